@@ -1,0 +1,3 @@
+module github.com/gopptp/gopptp
+
+go 1.25
