@@ -60,15 +60,15 @@ type Layer interface {
 	// ConfNak or ConfRej with the options to send back. rejectOnly is set
 	// once the peer has ignored our naks max-failure times.
 	CheckRequest(opts []byte, rejectOnly bool) (Code, []byte)
-	// Up is this-layer-up: the automaton reached Opened.
-	Up()
-	// Down is this-layer-down: the automaton left Opened.
-	Down()
-	// Started is this-layer-started: the layer needs the lower layer.
-	Started()
-	// Finished is this-layer-finished: the layer no longer needs the lower
-	// layer; reason says why, for the log.
-	Finished(reason string)
+	// LayerUp is this-layer-up: the automaton reached Opened.
+	LayerUp()
+	// LayerDown is this-layer-down: the automaton left Opened.
+	LayerDown()
+	// LayerStarted is this-layer-started: the layer needs the lower layer.
+	LayerStarted()
+	// LayerFinished is this-layer-finished: the layer no longer needs the
+	// lower layer; reason says why, for the log.
+	LayerFinished(reason string)
 	// ExtCode handles a code outside 1-7 (LCP echo, CCP reset, ...).
 	// Returning false makes the automaton send a Code-Reject.
 	ExtCode(p Packet) bool
@@ -180,12 +180,12 @@ func (f *FSM) Down() {
 		f.setState(Initial)
 	case Stopped:
 		f.setState(Starting)
-		f.layer.Started()
+		f.layer.LayerStarted()
 	case Stopping, ReqSent, AckRcvd, AckSent:
 		f.setState(Starting)
 	case Opened:
 		f.setState(Starting)
-		f.layer.Down()
+		f.layer.LayerDown()
 	}
 }
 
@@ -194,7 +194,7 @@ func (f *FSM) Open() {
 	switch f.state {
 	case Initial:
 		f.setState(Starting)
-		f.layer.Started()
+		f.layer.LayerStarted()
 	case Closed:
 		f.sendConfReq(false)
 		f.setState(ReqSent)
@@ -210,7 +210,7 @@ func (f *FSM) Close(reason string) {
 	switch f.state {
 	case Starting:
 		f.setState(Initial)
-		f.layer.Finished(reason)
+		f.layer.LayerFinished(reason)
 	case Stopped:
 		f.setState(Closed)
 	case Stopping:
@@ -221,7 +221,7 @@ func (f *FSM) Close(reason string) {
 		f.setState(Closing)
 	case Opened:
 		f.setState(Closing)
-		f.layer.Down()
+		f.layer.LayerDown()
 		f.restarts = f.cfg.MaxTerminate
 		f.sendTermReq()
 	}
@@ -247,13 +247,13 @@ func (f *FSM) Timeout() {
 	switch f.state {
 	case Closing:
 		f.setState(Closed)
-		f.layer.Finished(f.termReason("no Terminate-Ack"))
+		f.layer.LayerFinished(f.termReason("no Terminate-Ack"))
 	case Stopping:
 		f.setState(Stopped)
-		f.layer.Finished(f.termReason("no Terminate-Ack"))
+		f.layer.LayerFinished(f.termReason("no Terminate-Ack"))
 	default: // Req-Sent, Ack-Rcvd, Ack-Sent: negotiation failed
 		f.setState(Stopped)
-		f.layer.Finished("negotiation timed out")
+		f.layer.LayerFinished("negotiation timed out")
 	}
 }
 
@@ -322,7 +322,7 @@ func (f *FSM) rcvConfReq(p Packet) {
 	case AckRcvd:
 		if ok {
 			f.setState(Opened)
-			f.layer.Up()
+			f.layer.LayerUp()
 		}
 	}
 }
@@ -347,7 +347,7 @@ func (f *FSM) rcvConfAck(p Packet) {
 		f.setState(ReqSent)
 	case AckSent:
 		f.setState(Opened)
-		f.layer.Up()
+		f.layer.LayerUp()
 	case Opened:
 		f.restartFromOpened()
 	}
@@ -390,7 +390,7 @@ func (f *FSM) rcvTermReq(p Packet) {
 		f.setState(ReqSent)
 	case Opened:
 		f.setState(Stopping)
-		f.layer.Down()
+		f.layer.LayerDown()
 		f.restarts = 0
 		f.timer.Start(f.cfg.Restart)
 		if len(p.Data) > 0 {
@@ -406,10 +406,10 @@ func (f *FSM) rcvTermAck() {
 	switch f.state {
 	case Closing:
 		f.setState(Closed)
-		f.layer.Finished(f.termReason("closed"))
+		f.layer.LayerFinished(f.termReason("closed"))
 	case Stopping:
 		f.setState(Stopped)
-		f.layer.Finished(f.termReason("stopped"))
+		f.layer.LayerFinished(f.termReason("stopped"))
 	case AckRcvd:
 		f.setState(ReqSent)
 	case Opened:
@@ -434,13 +434,13 @@ func (f *FSM) rxjMinus(reason string) {
 	switch f.state {
 	case Closed, Closing:
 		f.setState(Closed)
-		f.layer.Finished(reason)
+		f.layer.LayerFinished(reason)
 	case Stopped, Stopping, ReqSent, AckRcvd, AckSent:
 		f.setState(Stopped)
-		f.layer.Finished(reason)
+		f.layer.LayerFinished(reason)
 	case Opened:
 		f.setState(Stopping)
-		f.layer.Down()
+		f.layer.LayerDown()
 		f.restarts = f.cfg.MaxTerminate
 		f.sendTermReq()
 	}
@@ -450,7 +450,7 @@ func (f *FSM) rxjMinus(reason string) {
 // negotiation (tld, scr/6): this-layer-down runs while the state still says
 // Opened, as the layer may want to know what it is leaving.
 func (f *FSM) restartFromOpened() {
-	f.layer.Down()
+	f.layer.LayerDown()
 	f.sendConfReq(false)
 	f.setState(ReqSent)
 }

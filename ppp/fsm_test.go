@@ -74,11 +74,14 @@ func (l *testLayer) CheckRequest(opts []byte, rejectOnly bool) (Code, []byte) {
 	}
 	return r.Result(opts)
 }
-func (l *testLayer) Up()                    { l.log = append(l.log, "up") }
-func (l *testLayer) Down()                  { l.log = append(l.log, "down") }
-func (l *testLayer) Started()               { l.log = append(l.log, "started") }
-func (l *testLayer) Finished(reason string) { l.log = append(l.log, "finished"); l.finishedWhy = reason }
-func (l *testLayer) ExtCode(p Packet) bool  { return p.Code == EchoReq }
+func (l *testLayer) LayerUp()      { l.log = append(l.log, "up") }
+func (l *testLayer) LayerDown()    { l.log = append(l.log, "down") }
+func (l *testLayer) LayerStarted() { l.log = append(l.log, "started") }
+func (l *testLayer) LayerFinished(reason string) {
+	l.log = append(l.log, "finished")
+	l.finishedWhy = reason
+}
+func (l *testLayer) ExtCode(p Packet) bool { return p.Code == EchoReq }
 
 // link joins two automata back to back through packet queues.
 type link struct {

@@ -1,0 +1,621 @@
+// Package session runs one PPP session over one PPTP call: the phases of
+// RFC 1661 section 3.2 (establish with LCP, authenticate, then the network
+// phase with CCP/MPPE and IPCP) and their teardown.
+//
+// All protocol state of a session is owned by the goroutine that runs
+// Session.Run; everything else (the data path delivering control frames,
+// timers, authentication back-ends) talks to it by posting closures on its
+// event channel. The data path itself never waits for a session.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/auth"
+	"github.com/gopptp/gopptp/ppp/ccp"
+	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/ppp/lcp"
+)
+
+// Role says which end of the link we are.
+type Role uint8
+
+// Roles.
+const (
+	Server Role = iota // authenticator, assigns addresses
+	Client             // authenticates itself, is assigned an address
+)
+
+// Config describes one session.
+type Config struct {
+	Role Role
+	// Name is our name: the server's CHAP name (pppd's "name").
+	Name string
+
+	MRU          int           // our MRU, 0 = 1500
+	EchoInterval time.Duration // LCP echo interval, 0 = off
+	EchoFailure  int           // unanswered echoes before the link is declared dead
+	FSM          ppp.Config    // restart timer and counters for every automaton
+	// SetupTimeout bounds the time from start to the network phase.
+	SetupTimeout time.Duration
+
+	// Server side.
+	Require  []ppp.AuthMethod // methods to ask for, by preference
+	Verifier auth.Verifier
+	PeerAddr netip.Addr // the peer's underlay address, for logs and back-ends
+
+	// Client side.
+	Accept   []ppp.AuthMethod // methods we agree to, by preference
+	User     string
+	Password string
+
+	IPCP ipcp.Config
+	MPPE ccp.Config
+
+	Log *slog.Logger
+}
+
+// Link is what the session needs from the data path of its call.
+type Link interface {
+	// SendControl sends one control packet of protocol p.
+	SendControl(p ppp.Protocol, pkt []byte)
+	// SetFraming tells the data path what the peer accepts: frames
+	// without address/control field, one-octet protocols, and its MRU.
+	SetFraming(acfc, pfc bool, peerMRU int)
+	// SetMPPE installs the MPPE state of each direction (On false: clear).
+	SetMPPE(send, recv ccp.Direction, sendKey, recvKey [16]byte) error
+	// FlushMPPE makes the next encrypted packet a flushed one (the peer's
+	// CCP Reset-Request).
+	FlushMPPE()
+	// SetNetwork starts or stops IP forwarding for the session.
+	SetNetwork(up bool, local, peer netip.Addr)
+}
+
+// Info describes an established session for logs, routes and accounting.
+type Info struct {
+	User        string
+	Auth        ppp.AuthMethod
+	Local, Peer netip.Addr
+	DNS         []netip.Addr
+	MPPE        ccp.Result
+	PeerMRU     int
+}
+
+// Hooks report session milestones to the owner (server or client). They
+// run on the session goroutine and must not block.
+type Hooks struct {
+	// Up: the network phase is complete and IP flows.
+	Up func(Info)
+	// AuthFailed: the peer (server side) or we (client side) failed to
+	// authenticate; user is the name used.
+	AuthFailed func(user, reason string)
+}
+
+// Errors that end a session, for callers that need to tell them apart.
+var (
+	ErrAuthFailed = errors.New("authentication failed")
+	ErrMPPE       = errors.New("encryption negotiation failed")
+	ErrPeerDead   = errors.New("peer not responding")
+)
+
+// Session is one PPP session.
+type Session struct {
+	cfg   Config
+	link  Link
+	hooks Hooks
+	log   *slog.Logger
+
+	events chan func()
+	quit   chan struct{} // closed when Run returns
+	ctx    context.Context
+
+	lcp   *lcp.LCP
+	ipcp  *ipcp.IPCP
+	ccp   *ccp.CCP
+	asrv  *auth.Server
+	acli  *auth.Client
+	timrs []*timer
+
+	lcpRes   lcp.Result
+	user     string
+	keys     struct{ send, recv [16]byte }
+	haveKeys bool
+	network  bool // network phase entered
+	ipcpOpen bool
+	ccpOpen  bool
+	dataUp   bool
+	info     Info
+	upAt     time.Time
+
+	done    bool
+	endErr  error
+	dropped atomic.Uint64 // control frames dropped because the queue was full
+}
+
+// New builds a session over link. Run starts it.
+func New(cfg Config, link Link, hooks Hooks) *Session {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.SetupTimeout == 0 {
+		cfg.SetupTimeout = 60 * time.Second
+	}
+	s := &Session{cfg: cfg, link: link, hooks: hooks, log: cfg.Log, events: make(chan func(), 256), quit: make(chan struct{})}
+	magic := func() uint32 {
+		var b [4]byte
+		rand.Read(b[:])
+		return binary.BigEndian.Uint32(b[:])
+	}
+	lcfg := lcp.Config{MRU: cfg.MRU, Magic: magic}
+	if cfg.Role == Server {
+		lcfg.Require = cfg.Require
+	} else {
+		lcfg.Accept = cfg.Accept
+	}
+	s.lcp = lcp.New(lcfg, lcp.Hooks{
+		Up:              s.lcpUp,
+		Down:            s.lcpDown,
+		Finished:        s.lcpFinished,
+		ProtocolReject:  s.protocolRejected,
+		Identification:  func(t string) { s.log.Debug("LCP identification", "text", printable(t)) },
+		LoopbackWarning: func() { s.log.Warn("LCP: peer uses our magic number; the link may be looped back") },
+	}, s.sender(ppp.ProtoLCP), s.newTimer(func() { s.lcp.Timeout() }), cfg.FSM, s.log)
+	s.ipcp = ipcp.New(cfg.IPCP, ipcp.Hooks{Up: s.ipcpUp, Down: s.ipcpDown, Finished: s.ncpFinished("IPCP")},
+		s.sender(ppp.ProtoIPCP), s.newTimer(func() { s.ipcp.Timeout() }), cfg.FSM)
+	s.ccp = ccp.New(cfg.MPPE, ccp.Hooks{Up: s.ccpUp, Down: s.ccpDown, Finished: s.ncpFinished("CCP"),
+		ResetRequest: func() { s.link.FlushMPPE() }},
+		s.sender(ppp.ProtoCCP), s.newTimer(func() { s.ccp.Timeout() }), cfg.FSM)
+	for _, f := range []*ppp.FSM{s.lcp.FSM, s.ipcp.FSM, s.ccp.FSM} {
+		f := f
+		f.OnTransition(func(from, to ppp.State) {
+			s.log.Debug("state", "proto", f.Protocol(), "from", from, "to", to)
+		})
+	}
+	return s
+}
+
+func (s *Session) sender(p ppp.Protocol) func(ppp.Packet) {
+	return func(pkt ppp.Packet) {
+		s.log.Debug("sent", "proto", p, "code", pkt.Code, "id", pkt.ID, "len", len(pkt.Data))
+		s.link.SendControl(p, pkt.Append(nil))
+	}
+}
+
+// Deliver hands the session a control frame (protocol p, information field
+// b) from the data path. b is copied; the call never blocks: when the
+// session is too far behind the frame is dropped, like a lossy link would.
+func (s *Session) Deliver(p ppp.Protocol, b []byte) {
+	c := append([]byte(nil), b...)
+	select {
+	case s.events <- func() { s.input(p, c) }:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// ResetRequest asks the session to send a CCP Reset-Request (the data path
+// lost stateful MPPE synchronisation). It never blocks.
+func (s *Session) ResetRequest() {
+	select {
+	case s.events <- func() { s.ccp.SendResetRequest() }:
+	default:
+	}
+}
+
+// Close asks the session to terminate the link with reason; Run returns
+// once LCP has finished (or its terminate timer gave up).
+func (s *Session) Close(reason string) {
+	s.post(func() { s.close(reason, nil) })
+}
+
+func (s *Session) post(f func()) {
+	select {
+	case s.events <- f:
+	case <-s.quit:
+	}
+}
+
+// Run drives the session until the link terminates or ctx ends. It returns
+// nil after an orderly termination we or the peer asked for, and an error
+// saying why otherwise.
+func (s *Session) Run(ctx context.Context) error {
+	s.ctx = ctx
+	defer close(s.quit)
+	defer s.stopTimers()
+	setup := time.NewTimer(s.cfg.SetupTimeout)
+	defer setup.Stop()
+	var echo <-chan time.Time
+	if s.cfg.EchoInterval > 0 {
+		t := time.NewTicker(s.cfg.EchoInterval)
+		defer t.Stop()
+		echo = t.C
+	}
+	s.lcp.Open()
+	s.lcp.Up()
+	for !s.done {
+		select {
+		case f := <-s.events:
+			f()
+		case <-echo:
+			if !s.lcp.EchoTick(s.cfg.EchoFailure) {
+				s.close(fmt.Sprintf("no response to %d echo-requests", s.cfg.EchoFailure), ErrPeerDead)
+			}
+		case <-setup.C:
+			if !s.dataUp {
+				s.close("negotiation did not complete in "+s.cfg.SetupTimeout.String(), errors.New("setup timed out"))
+			}
+		case <-ctx.Done():
+			s.teardownData()
+			return ctx.Err()
+		}
+		s.checkFailures()
+	}
+	s.teardownData()
+	return s.endErr
+}
+
+// checkFailures turns a negotiation dead end reported by a layer into a
+// link termination; layers cannot close themselves from inside the
+// automaton.
+func (s *Session) checkFailures() {
+	if f := s.lcp.Failure(); f != "" {
+		s.close(f, ErrAuthFailed)
+	}
+	// An NCP that finishes because LCP went down is not a failure.
+	if f := s.ccp.Failure(); f != "" && s.lcp.IsOpened() {
+		s.close(f, ErrMPPE)
+	}
+	if f := s.ipcp.Failure(); f != "" && s.lcp.IsOpened() {
+		s.close(f, errors.New("IP negotiation failed"))
+	}
+}
+
+func (s *Session) close(reason string, err error) {
+	if s.endErr == nil && err != nil {
+		s.endErr = fmt.Errorf("%w: %s", err, reason)
+	}
+	if s.lcp.State() == ppp.Initial || s.lcp.State() == ppp.Starting || s.lcp.State() == ppp.Closed || s.lcp.State() == ppp.Stopped {
+		s.done = true
+		return
+	}
+	s.lcp.Close(reason)
+}
+
+func (s *Session) input(p ppp.Protocol, b []byte) {
+	var pkt ppp.Packet
+	var err error
+	switch p {
+	case ppp.ProtoLCP, ppp.ProtoIPCP, ppp.ProtoCCP, ppp.ProtoPAP, ppp.ProtoCHAP:
+		pkt, err = ppp.ParsePacket(b)
+		if err != nil {
+			s.log.Debug("malformed control packet", "proto", p, "err", err)
+			return
+		}
+		s.log.Debug("rcvd", "proto", p, "code", pkt.Code, "id", pkt.ID, "len", len(pkt.Data))
+	}
+	switch p {
+	case ppp.ProtoLCP:
+		s.lcp.Input(pkt)
+		return
+	}
+	// RFC 1661 section 3.4: other protocols only once LCP is opened; in the
+	// network phase only the negotiated ones.
+	if !s.lcp.IsOpened() {
+		return
+	}
+	switch p {
+	case ppp.ProtoPAP, ppp.ProtoCHAP:
+		switch {
+		case s.asrv != nil && s.asrv.Method().Protocol() == p:
+			s.asrv.Input(pkt)
+		case s.acli != nil && s.lcpRes.PeerAuth.Protocol() == p:
+			s.acli.Input(pkt)
+		default:
+			s.lcp.SendProtocolReject(p, b)
+		}
+	case ppp.ProtoIPCP:
+		if !s.network {
+			return // not yet: the peer retransmits
+		}
+		if s.ipcp.State() == ppp.Initial && pkt.Code == ppp.ConfReq {
+			// The peer is ready for IPCP before our CCP is up (Windows
+			// sends everything at once): start now rather than make it
+			// wait a restart period; IP still flows only with MPPE on.
+			s.startIPCP()
+		}
+		s.ipcp.Input(pkt)
+	case ppp.ProtoCCP:
+		if !s.network {
+			return
+		}
+		s.ccp.Input(pkt)
+	default:
+		// IPV6CP, CBCP, IPv6 and anything else we do not speak.
+		s.lcp.SendProtocolReject(p, b)
+	}
+}
+
+func (s *Session) lcpUp(r lcp.Result) {
+	s.lcpRes = r
+	s.link.SetFraming(r.SendACFC, r.SendPFC, r.PeerMRU)
+	s.log.Debug("LCP up", "peer_mru", r.PeerMRU, "auth", r.Auth, "peer_auth", r.PeerAuth)
+	switch s.cfg.Role {
+	case Server:
+		if r.Auth == ppp.AuthNone {
+			s.enterNetwork()
+			return
+		}
+		s.asrv = auth.NewServer(r.Auth, s.cfg.Name, s.sender(r.Auth.Protocol()), s.newTimer(func() { s.asrv.Timeout() }),
+			auth.ServerHooks{Verify: s.verify, Done: s.serverAuthDone})
+		s.asrv.Start()
+	case Client:
+		if r.PeerAuth == ppp.AuthNone {
+			if s.cfg.MPPE.Required {
+				s.close("MPPE required but the server asks for no authentication, so there are no keys", ErrMPPE)
+				return
+			}
+			s.enterNetwork()
+			return
+		}
+		s.user = s.cfg.User
+		s.acli = auth.NewClient(r.PeerAuth, s.cfg.User, s.cfg.Password, s.sender(r.PeerAuth.Protocol()),
+			s.newTimer(func() { s.acli.Timeout() }), s.clientAuthDone)
+		s.acli.Start()
+	}
+}
+
+func (s *Session) verify(req *auth.Request) {
+	req.Peer = s.cfg.PeerAddr
+	v := s.cfg.Verifier
+	ctx := s.ctx
+	go func() {
+		res, err := v.Verify(ctx, req)
+		s.post(func() {
+			if s.asrv != nil {
+				s.asrv.Complete(res, err)
+			}
+		})
+	}()
+}
+
+func (s *Session) serverAuthDone(res *auth.Result) {
+	s.user = s.asrv.User()
+	if !res.OK {
+		if s.hooks.AuthFailed != nil {
+			s.hooks.AuthFailed(s.user, res.Reason)
+		}
+		s.close("authentication failed", fmt.Errorf("%w: user %q: %s", ErrAuthFailed, s.user, res.Reason))
+		return
+	}
+	s.log.Info("peer authenticated", "user", s.user, "method", s.asrv.Method())
+	if res.Addr.IsValid() {
+		s.cfg.IPCP.Peer = res.Addr
+		s.ipcp.SetConfig(s.cfg.IPCP)
+	}
+	if res.HasKeys {
+		s.keys.send, s.keys.recv, s.haveKeys = res.SendKey, res.RecvKey, true
+	}
+	s.enterNetwork()
+}
+
+func (s *Session) clientAuthDone(res auth.ClientResult) {
+	if !res.OK {
+		if s.hooks.AuthFailed != nil {
+			s.hooks.AuthFailed(s.cfg.User, res.Reason)
+		}
+		s.close(res.Reason, ErrAuthFailed)
+		return
+	}
+	s.log.Info("authenticated to peer", "method", s.lcpRes.PeerAuth)
+	if res.HasKeys {
+		s.keys.send, s.keys.recv, s.haveKeys = res.SendKey, res.RecvKey, true
+	}
+	s.enterNetwork()
+}
+
+// enterNetwork starts the network phase: CCP first when MPPE is on, and
+// IPCP at once unless MPPE is required (then after CCP, as pppd does).
+func (s *Session) enterNetwork() {
+	s.network = true
+	if s.cfg.MPPE.Enabled() {
+		if !s.haveKeys {
+			if s.cfg.MPPE.Required {
+				s.close("MPPE required but the authentication method gives no keys (MS-CHAP or MS-CHAP-v2 needed)", ErrMPPE)
+				return
+			}
+			// MPPE was only allowed: go on without it.
+			s.cfg.MPPE = ccp.Config{}
+			s.ccp.SetConfig(s.cfg.MPPE)
+		}
+	}
+	s.ccp.Open()
+	s.ccp.Up()
+	if !s.cfg.MPPE.Required {
+		s.startIPCP()
+	}
+}
+
+func (s *Session) startIPCP() {
+	if s.ipcp.State() != ppp.Initial {
+		return
+	}
+	s.ipcp.Open()
+	s.ipcp.Up()
+}
+
+func (s *Session) ccpUp(r ccp.Result) {
+	s.ccpOpen = true
+	s.info.MPPE = r
+	if err := s.link.SetMPPE(r.Send, r.Recv, s.keys.send, s.keys.recv); err != nil {
+		s.close("MPPE set-up failed: "+err.Error(), ErrMPPE)
+		return
+	}
+	s.log.Debug("CCP up", "send", r.Send, "recv", r.Recv)
+	s.startIPCP()
+	s.maybeDataUp()
+}
+
+func (s *Session) ccpDown() {
+	s.ccpOpen = false
+	s.dataDown()
+	s.link.SetMPPE(ccp.Direction{}, ccp.Direction{}, [16]byte{}, [16]byte{})
+}
+
+func (s *Session) ipcpUp(r ipcp.Result) {
+	s.ipcpOpen = true
+	s.info.Local, s.info.Peer, s.info.DNS = r.Local, r.Peer, r.DNS
+	s.maybeDataUp()
+}
+
+func (s *Session) ipcpDown() {
+	s.ipcpOpen = false
+	s.dataDown()
+}
+
+// maybeDataUp lets IP flow once IPCP is up and, when MPPE is required,
+// CCP too: an unencrypted packet must never leave when encryption was
+// demanded.
+func (s *Session) maybeDataUp() {
+	if s.dataUp || !s.ipcpOpen || (s.cfg.MPPE.Required && !s.ccpOpen) {
+		return
+	}
+	s.dataUp = true
+	s.upAt = time.Now()
+	s.info.User = s.user
+	s.info.PeerMRU = s.lcpRes.PeerMRU
+	if s.cfg.Role == Server {
+		s.info.Auth = s.lcpRes.Auth
+	} else {
+		s.info.Auth = s.lcpRes.PeerAuth
+	}
+	s.link.SetNetwork(true, s.info.Local, s.info.Peer)
+	if s.hooks.Up != nil {
+		s.hooks.Up(s.info)
+	}
+}
+
+func (s *Session) dataDown() {
+	if s.dataUp {
+		s.dataUp = false
+		s.link.SetNetwork(false, s.info.Local, s.info.Peer)
+	}
+}
+
+func (s *Session) teardownData() {
+	s.dataDown()
+}
+
+func (s *Session) ncpFinished(name string) func(string) {
+	return func(reason string) {
+		s.log.Debug(name+" finished", "reason", reason)
+		if name == "IPCP" && s.lcp.IsOpened() {
+			s.close("IPCP failed: "+reason, errors.New("IP negotiation failed"))
+		}
+	}
+}
+
+func (s *Session) lcpDown() {
+	s.dataDown()
+	if s.asrv != nil {
+		s.asrv.Stop()
+	}
+	if s.acli != nil {
+		s.acli.Stop()
+	}
+	s.ipcp.Down()
+	s.ccp.Down()
+	s.ipcp.Close("LCP down")
+	s.ccp.Close("LCP down")
+	s.network = false
+}
+
+func (s *Session) lcpFinished(reason string) {
+	s.log.Debug("LCP finished", "reason", reason)
+	if s.endErr == nil && s.lcp.State() == ppp.Stopped && reason == "negotiation timed out" {
+		s.endErr = errors.New("LCP negotiation timed out")
+	}
+	s.done = true
+}
+
+func (s *Session) protocolRejected(p ppp.Protocol) {
+	switch p {
+	case ppp.ProtoIPCP:
+		s.ipcp.ProtocolRejected()
+	case ppp.ProtoCCP:
+		s.ccp.ProtocolRejected()
+	default:
+		s.log.Debug("peer rejected protocol", "proto", p)
+	}
+}
+
+// Info returns the session's description; meaningful once Up has run.
+func (s *Session) Info() Info { return s.info }
+
+// DroppedControl returns how many control frames were dropped because the
+// session's queue was full.
+func (s *Session) DroppedControl() uint64 { return s.dropped.Load() }
+
+// timer is a ppp.Timer whose expiry runs fn on the session goroutine. A
+// generation number discards expiries that raced with Stop or Start.
+type timer struct {
+	s   *Session
+	fn  func()
+	t   *time.Timer
+	gen uint64
+}
+
+func (s *Session) newTimer(fn func()) *timer {
+	t := &timer{s: s, fn: fn}
+	s.timrs = append(s.timrs, t)
+	return t
+}
+
+func (t *timer) Start(d time.Duration) {
+	t.Stop()
+	t.gen++
+	gen := t.gen
+	t.t = time.AfterFunc(d, func() {
+		t.s.post(func() {
+			if t.gen == gen {
+				t.t = nil
+				t.fn()
+			}
+		})
+	})
+}
+
+func (t *timer) Stop() {
+	if t.t != nil {
+		t.t.Stop()
+		t.t = nil
+	}
+	t.gen++
+}
+
+func (s *Session) stopTimers() {
+	for _, t := range s.timrs {
+		t.Stop()
+	}
+}
+
+func printable(s string) string {
+	b := []byte(s)
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '.'
+		}
+	}
+	return string(b)
+}
