@@ -65,6 +65,9 @@ type Result struct {
 	HasKeys          bool
 	// Addr, when valid, is the tunnel address this user must get.
 	Addr netip.Addr
+	// Allowed, when set, says which tunnel addresses the user may have
+	// (the address column of a secrets file); nil allows any.
+	Allowed func(netip.Addr) bool
 }
 
 // Verifier judges a login. Implementations: the secrets-file verifier in
@@ -79,7 +82,8 @@ var ErrUnknownUser = errors.New("no secret for user")
 // Secret is what a SecretFunc knows of a user.
 type Secret struct {
 	Password string
-	Addr     netip.Addr // address to assign, if the secrets file names one
+	Addr     netip.Addr            // address to assign, if the secrets file names one
+	Allowed  func(netip.Addr) bool // addresses the user may have; nil for any
 }
 
 // SecretFunc finds the clear-text secret of user for the given method
@@ -101,7 +105,11 @@ func (v PasswordVerifier) Verify(_ context.Context, req *Request) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	return Check(req, sec.Password, sec.Addr), nil
+	res := Check(req, sec.Password, sec.Addr)
+	if res.OK {
+		res.Allowed = sec.Allowed
+	}
+	return res, nil
 }
 
 // Check verifies req against a clear-text password and computes what a

@@ -1,0 +1,323 @@
+// Command pptpd is a PPTP VPN server, a drop-in replacement for PoPToP's
+// pptpd together with the pppd it starts: it reads pptpd.conf, the pppd
+// options file it names, and pppd's chap-secrets and pap-secrets.
+//
+//	pptpd [--conf FILE] [--option FILE] [--fg] [--debug]
+//
+// Without /etc/pptpd.conf it runs on poptop's defaults (listen on all
+// addresses, localip 192.168.0.1, remoteip 192.168.0.234-238) and the
+// strongest security settings (MS-CHAP-v2 and MPPE-128 required).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"log/syslog"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gopptp/gopptp/config"
+	"github.com/gopptp/gopptp/internal/policy"
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/auth"
+	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/server"
+)
+
+const defaultConf = "/etc/pptpd.conf"
+
+// daemonEnv marks the re-executed background child.
+const daemonEnv = "GOPPTP_PPTPD_DAEMON"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fl := flag.NewFlagSet("pptpd", flag.ContinueOnError)
+	var conf, option string
+	var fg, debug bool
+	fl.StringVar(&conf, "conf", "", "pptpd.conf `file` (default "+defaultConf+")")
+	fl.StringVar(&conf, "c", "", "short for --conf")
+	fl.StringVar(&option, "option", "", "pppd options `file` (overrides pptpd.conf's option)")
+	fl.StringVar(&option, "o", "", "short for --option")
+	fl.BoolVar(&fg, "fg", false, "stay in the foreground and log to standard error")
+	fl.BoolVar(&fg, "f", false, "short for --fg")
+	fl.BoolVar(&debug, "debug", false, "log debug messages (every PPP packet)")
+	fl.BoolVar(&debug, "d", false, "short for --debug")
+	fl.Usage = func() {
+		fmt.Fprintf(fl.Output(), "usage: pptpd [--conf FILE] [--option FILE] [--fg] [--debug]\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "pptpd: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+
+	pc, opts, warns, err := loadConfig(conf, option)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pptpd: %v\n", err)
+		return 2
+	}
+	if pc.Debug || opts.Debug > 0 {
+		debug = true
+	}
+	if !fg && os.Getenv(daemonEnv) == "" {
+		return daemonize(args)
+	}
+	log := newLogger(fg, debug)
+	for _, w := range warns {
+		log.Warn(w)
+	}
+	if pid := pidFile(pc, fg); pid != "" {
+		if err := os.WriteFile(pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Warn("writing pid file", "file", pid, "err", err)
+		} else {
+			defer os.Remove(pid)
+		}
+	}
+	cfg, err := serverConfig(pc, opts, log)
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	log.Info("pptpd stopped")
+	return 0
+}
+
+// loadConfig reads pptpd.conf (or falls back to the defaults when the
+// default file is absent) and the pppd options file.
+func loadConfig(conf, option string) (*config.PptpdConfig, *config.PPPOptions, []string, error) {
+	var warns []string
+	pc := config.DefaultPptpdConfig()
+	path := conf
+	if path == "" {
+		path = defaultConf
+	}
+	loaded, w, err := config.LoadPptpdConf(path)
+	switch {
+	case err == nil:
+		pc = loaded
+	case conf == "" && errors.Is(err, fs.ErrNotExist):
+		warns = append(warns, "no "+defaultConf+": running on built-in defaults (localip 192.168.0.1, remoteip 192.168.0.234-238)")
+	default:
+		return nil, nil, nil, err
+	}
+	for _, x := range w {
+		warns = append(warns, x.String())
+	}
+	if option == "" {
+		option = pc.OptionFile
+	}
+	opts := config.NewPPPOptions()
+	if option != "" {
+		w, err := opts.ApplyFile(option)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, x := range w {
+			warns = append(warns, x.String())
+		}
+	}
+	return pc, opts, warns, nil
+}
+
+func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Logger) (server.Config, error) {
+	pol, err := opts.ServerPolicy()
+	if err != nil {
+		return server.Config{}, err
+	}
+	pool, err := server.NewPool(pc.LocalIP, pc.RemoteIP)
+	if err != nil {
+		return server.Config{}, err
+	}
+	listen := netip.IPv4Unspecified()
+	if pc.Listen.IsValid() {
+		listen = pc.Listen
+	}
+	name := opts.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	echo, failures, fsm := policy.LCP(opts)
+	cfg := server.Config{
+		Listen:       net.JoinHostPort(listen.String(), strconv.Itoa(pptp.Port)),
+		Pool:         pool,
+		MaxSessions:  pc.Connections,
+		StartTimeout: pc.STimeout,
+		TUNName:      pc.TunName,
+		MTU:          opts.MTU,
+		MRU:          opts.MRU,
+		Name:         name,
+		Auth:         policy.AuthMethods(pol.Auth),
+		MPPE:         policy.MPPE(pol.MPPE),
+		ProxyARP:     opts.ProxyARP,
+		EchoInterval: echo,
+		EchoFailure:  failures,
+		FSM:          fsm,
+		Log:          log,
+	}
+	if cfg.MRU == 0 {
+		cfg.MRU = 1400
+	}
+	for i, a := range opts.MSDNS {
+		if i < 2 {
+			cfg.DNS[i] = a
+		}
+	}
+	for i, a := range opts.MSWINS {
+		if i < 2 {
+			cfg.NBNS[i] = a
+		}
+	}
+	if pool.Size() < pc.Connections {
+		log.Info(fmt.Sprintf("maximum of %d connections reduced to %d, the size of the remoteip pool", pc.Connections, pool.Size()))
+	}
+	cfg.Verifier, err = secretsVerifier(opts, name, log)
+	if err != nil {
+		return server.Config{}, err
+	}
+	return cfg, nil
+}
+
+// secretsVerifier checks logins against chap-secrets and pap-secrets,
+// read again at every login as pppd does, so edits apply at once. When
+// neither file exists it makes up one user with a strong password and
+// prints it once: the server is usable out of the box, but never with a
+// guessable password.
+func secretsVerifier(opts *config.PPPOptions, name string, log *slog.Logger) (auth.Verifier, error) {
+	_, errC := os.Stat(opts.CHAPSecrets)
+	_, errP := os.Stat(opts.PAPSecrets)
+	if errors.Is(errC, fs.ErrNotExist) && errors.Is(errP, fs.ErrNotExist) {
+		pass, err := randomPassword(20)
+		if err != nil {
+			return nil, err
+		}
+		const user = "vpn"
+		fmt.Printf("No %s or %s: for this run, log in as\n  user:     %s\n  password: %s\n", opts.CHAPSecrets, opts.PAPSecrets, user, pass)
+		log.Warn("no secrets file: generated a password for user " + user + " (printed on standard output); it lasts until pptpd stops")
+		return auth.PasswordVerifier{Lookup: func(_ ppp.AuthMethod, u string) (auth.Secret, error) {
+			if u != user {
+				return auth.Secret{}, auth.ErrUnknownUser
+			}
+			return auth.Secret{Password: pass}, nil
+		}}, nil
+	}
+	return auth.PasswordVerifier{Lookup: func(m ppp.AuthMethod, user string) (auth.Secret, error) {
+		path := opts.CHAPSecrets
+		if m == ppp.AuthPAP {
+			path = opts.PAPSecrets
+		}
+		s, err := config.LoadSecrets(path)
+		if err != nil {
+			return auth.Secret{}, err
+		}
+		if user == "" {
+			return auth.Secret{}, auth.ErrUnknownUser
+		}
+		e, ok := s.Lookup(user, name)
+		if !ok {
+			return auth.Secret{}, auth.ErrUnknownUser
+		}
+		sec := auth.Secret{Password: string(e.Password)}
+		if a, ok := e.Addrs.Suggested(); ok {
+			sec.Addr = a
+		}
+		addrs := e.Addrs
+		sec.Allowed = addrs.Allows
+		return sec, nil
+	}}, nil
+}
+
+func randomPassword(n int) (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+func pidFile(pc *config.PptpdConfig, fg bool) string {
+	if pc.PIDFile != "" {
+		return pc.PIDFile
+	}
+	if !fg {
+		return "/var/run/pptpd.pid"
+	}
+	return ""
+}
+
+func newLogger(fg, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	var w io.Writer = os.Stderr
+	if !fg {
+		// In the background pptpd logs to syslog, as poptop does.
+		if sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "pptpd"); err == nil {
+			w = sl
+		} else {
+			w = io.Discard
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// daemonize starts a detached copy of ourselves and returns at once, as
+// pptpd does without --fg. Go cannot fork, so the child is a new process.
+func daemonize(args []string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pptpd: %v\n", err)
+		return 1
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The child inherits stdout so a generated password is still shown.
+	cmd.Stdout = os.Stdout
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "pptpd: starting in the background: %v\n", err)
+		return 1
+	}
+	// Give the child a moment so a generated password line reaches the
+	// terminal before the prompt returns.
+	time.Sleep(200 * time.Millisecond)
+	return 0
+}

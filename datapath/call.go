@@ -1,0 +1,364 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopptp/gopptp/gre"
+	"github.com/gopptp/gopptp/mppe"
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/ccp"
+)
+
+// CallConfig identifies one PPTP call on the GRE socket.
+type CallConfig struct {
+	LocalID uint16     // our Call ID: the peer puts it in the GRE key
+	PeerID  uint16     // the peer's Call ID: we put it in the GRE key
+	Peer    netip.Addr // the peer's IPv4 address
+	// PeerWindow is the peer's Packet Recv. Window Size from its
+	// Outgoing-Call-Request or -Reply.
+	PeerWindow uint16
+	// Control receives every PPP frame that is not IP data (LCP, auth,
+	// IPCP, CCP, and anything unknown) with its protocol. It must not
+	// block and must copy info if it keeps it.
+	Control func(p ppp.Protocol, info []byte)
+	// ResetRequest is called when stateful MPPE lost synchronisation and
+	// a CCP Reset-Request is due. It must not block.
+	ResetRequest func()
+	// DeliverIP, when set, receives decrypted IP packets instead of the
+	// engine's TUN device (a load generator's own packet sink). It must
+	// not block or keep pkt.
+	DeliverIP func(pkt []byte)
+}
+
+// Stats are a call's counters, safe to read at any time.
+type Stats struct {
+	TxPackets, TxBytes atomic.Uint64 // IP packets and their bytes sent
+	RxPackets, RxBytes atomic.Uint64 // IP packets and their bytes received
+	TxControl          atomic.Uint64 // control frames sent
+	RxControl          atomic.Uint64 // control frames received
+	AcksSent           atomic.Uint64 // ack-only GRE packets sent
+	DropWindow         atomic.Uint64 // sent packets dropped: peer window and queue full
+	DropSeq            atomic.Uint64 // received packets dropped as duplicate or late
+	Lost               atomic.Uint64 // sequence numbers never received
+	DropMPPE           atomic.Uint64 // received packets MPPE refused
+	DropPlain          atomic.Uint64 // unencrypted IP received while MPPE is on
+	DropNotUp          atomic.Uint64 // IP before or after the network phase
+	DropSpoof          atomic.Uint64 // IP whose source is not the peer's address
+}
+
+// ackDelay is how long a lone received packet may wait for a data packet to
+// carry its acknowledgement before an ack-only packet is sent. With two or
+// more unacknowledged packets we ack at the end of the receive batch, as
+// pptp-linux does.
+const ackDelay = 50 * time.Millisecond
+
+// ackTimeout is how long queued packets wait for the peer to open its
+// window before the outstanding packets count as lost (RFC 2637 section
+// 4.4); it exceeds pptp-linux's 0.5 s delay for acking a lone packet.
+const ackTimeout = time.Second
+
+// maxQueue bounds the packets held while the peer's window is full.
+const maxQueue = 64
+
+// Call is the data-path state of one PPTP call. The receive half is owned
+// by the engine's GRE reader; the send half is guarded by txMu, held only
+// for the few hundred nanoseconds of numbering and encrypting a packet.
+type Call struct {
+	cfg    CallConfig
+	engine *Engine
+	Stats  Stats
+
+	// Shared between the halves.
+	netUp     atomic.Bool
+	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
+	ackOwed   atomic.Bool   // received data not yet acknowledged
+	rxHighest atomic.Uint32 // highest sequence number received
+	rx        atomic.Pointer[rxCrypto]
+	removed   atomic.Bool
+
+	// Receive half: only the GRE reader goroutine touches these.
+	recv      gre.Receiver
+	ackMarked bool // already in this batch's list of calls owing an ack
+	rxBatch   int  // packets accepted in the current receive batch
+	resetSent time.Time
+
+	// Send half.
+	txMu       sync.Mutex
+	snd        *gre.Sender
+	enc        *mppe.Encrypter
+	acfc, pfc  bool
+	peerMRU    int
+	queue      [][]byte
+	queueTimer *time.Timer
+	ackTimer   *time.Timer
+	scratch    []byte // control frames are built here, under txMu
+}
+
+type rxCrypto struct {
+	dec      *mppe.Decrypter
+	required bool // MPPE negotiated: unencrypted IP is dropped
+}
+
+func newCall(e *Engine, cfg CallConfig) *Call {
+	c := &Call{cfg: cfg, engine: e, snd: gre.NewSender(cfg.PeerWindow), peerMRU: 1500}
+	c.rx.Store(&rxCrypto{})
+	return c
+}
+
+// LocalID returns our Call ID.
+func (c *Call) LocalID() uint16 { return c.cfg.LocalID }
+
+// Peer returns the peer's underlay address.
+func (c *Call) Peer() netip.Addr { return c.cfg.Peer }
+
+// SetFraming records what the peer accepts (LCP ACFC, PFC and MRU).
+func (c *Call) SetFraming(acfc, pfc bool, peerMRU int) {
+	c.txMu.Lock()
+	c.acfc, c.pfc, c.peerMRU = acfc, pfc, peerMRU
+	c.txMu.Unlock()
+}
+
+// SetMPPE installs the MPPE state of both directions; a direction that is
+// not On clears it.
+func (c *Call) SetMPPE(send, recv ccp.Direction, sendKey, recvKey [16]byte) error {
+	var enc *mppe.Encrypter
+	rx := &rxCrypto{}
+	if send.On {
+		e, err := mppe.NewEncrypter(sendKey, mppe.Options{KeyBits: send.KeyBits, Stateless: send.Stateless})
+		if err != nil {
+			return err
+		}
+		enc = e
+	}
+	if recv.On {
+		d, err := mppe.NewDecrypter(recvKey, mppe.Options{KeyBits: recv.KeyBits, Stateless: recv.Stateless})
+		if err != nil {
+			return err
+		}
+		rx.dec, rx.required = d, true
+	}
+	c.txMu.Lock()
+	c.enc = enc
+	c.txMu.Unlock()
+	c.rx.Store(rx)
+	return nil
+}
+
+// FlushMPPE makes the next encrypted packet a flushed one, answering the
+// peer's CCP Reset-Request.
+func (c *Call) FlushMPPE() {
+	c.txMu.Lock()
+	if c.enc != nil {
+		c.enc.Flush()
+	}
+	c.txMu.Unlock()
+}
+
+// SetNetwork starts or stops the forwarding of IP packets for the call;
+// peer is the peer's tunnel address, which the engine routes to the call.
+func (c *Call) SetNetwork(up bool, local, peer netip.Addr) {
+	if up {
+		c.tunnelIP.Store(binary.BigEndian.Uint32(peer.AsSlice()))
+		c.engine.routeAdd(c, peer)
+		c.netUp.Store(true)
+		return
+	}
+	c.netUp.Store(false)
+	c.engine.routeDel(c, peer)
+}
+
+// SendControl sends one control packet of protocol p (LCP, PAP, CHAP,
+// IPCP, CCP).
+func (c *Call) SendControl(p ppp.Protocol, pkt []byte) {
+	if c.removed.Load() {
+		return
+	}
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	b := c.scratch[:0]
+	b = append(b, make([]byte, gre.MaxHeaderLen+4)...) // headroom
+	b = append(b, pkt...)
+	start := gre.MaxHeaderLen + 4
+	start -= ppp.PutHeader(b[:start], p, c.acfc && p != ppp.ProtoLCP, c.pfc && p != ppp.ProtoLCP)
+	c.scratch = b
+	c.Stats.TxControl.Add(1)
+	if pkt := c.submitLocked(b[:start], b[start:]); pkt != nil {
+		c.engine.sendOne(pkt, c.cfg.Peer)
+	}
+}
+
+// submitLocked numbers the PPP frame whose headroom is head and returns the
+// GRE packet to send now; when the peer's window is full, or packets wait
+// already (order matters to stateful MPPE and to the peer's sequence
+// check), it queues a copy and returns nil.
+func (c *Call) submitLocked(head, frame []byte) []byte {
+	if len(c.queue) > 0 {
+		c.drainLocked()
+	}
+	if len(c.queue) == 0 {
+		if pkt := c.frameLocked(head, frame); pkt != nil {
+			return pkt
+		}
+	}
+	c.enqueueLocked(frame)
+	return nil
+}
+
+// frameLocked writes the GRE header in front of frame, using the end of
+// head, and returns the packet; nil when the window is full.
+func (c *Call) frameLocked(head, frame []byte) []byte {
+	if !c.snd.CanSend() {
+		return nil
+	}
+	h := gre.Header{CallID: c.cfg.PeerID, PayloadLen: uint16(len(frame)), HasSeq: true, Seq: c.snd.Next()}
+	if c.ackOwed.Swap(false) {
+		h.HasAck, h.Ack = true, c.rxHighest.Load()
+	}
+	n := h.Len()
+	start := len(head) - n
+	full := head[start : len(head)+len(frame)]
+	h.Put(full)
+	return full
+}
+
+func (c *Call) enqueueLocked(frame []byte) {
+	if len(c.queue) >= maxQueue {
+		c.Stats.DropWindow.Add(1)
+		return
+	}
+	// A copy with fresh headroom: the caller's buffer is reused at once.
+	q := make([]byte, gre.MaxHeaderLen+len(frame))
+	copy(q[gre.MaxHeaderLen:], frame)
+	c.queue = append(c.queue, q)
+	if c.queueTimer == nil {
+		c.queueTimer = time.AfterFunc(ackTimeout, c.windowTimeout)
+	} else if len(c.queue) == 1 {
+		c.queueTimer.Reset(ackTimeout)
+	}
+}
+
+// windowTimeout runs when queued packets waited ackTimeout for the window
+// to open: the outstanding packets are given up (RFC 2637 4.4) and the
+// queue drains.
+func (c *Call) windowTimeout() {
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	if len(c.queue) == 0 {
+		return
+	}
+	c.snd.Timeout()
+	c.drainLocked()
+	if len(c.queue) > 0 {
+		c.queueTimer.Reset(ackTimeout)
+	}
+}
+
+func (c *Call) drainLocked() {
+	for len(c.queue) > 0 {
+		q := c.queue[0]
+		pkt := c.frameLocked(q[:gre.MaxHeaderLen], q[gre.MaxHeaderLen:])
+		if pkt == nil {
+			return
+		}
+		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+}
+
+// gotAck processes an acknowledgement from the peer (GRE reader goroutine).
+func (c *Call) gotAck(ack uint32) {
+	c.txMu.Lock()
+	c.snd.Ack(ack)
+	if len(c.queue) > 0 {
+		c.drainLocked()
+	}
+	c.txMu.Unlock()
+}
+
+// encap turns the IP packet buf[off:off+n] into a GRE packet in place,
+// writing PPP, MPPE and GRE headers into the headroom before off. It
+// returns the packet to send, or nil when it was queued or dropped.
+func (c *Call) encap(buf []byte, off, n int) []byte {
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	start := off
+	end := off + n
+	if c.enc != nil {
+		// Linux keeps the inner protocol field uncompressed; so do we.
+		start -= 2
+		binary.BigEndian.PutUint16(buf[start:], uint16(ppp.ProtoIPv4))
+		start -= mppe.HeaderLen
+		if err := c.enc.Seal(buf[start:end]); err != nil {
+			return nil
+		}
+		start -= ppp.PutHeader(buf[:start], ppp.ProtoMPPE, c.acfc, c.pfc)
+	} else {
+		start -= ppp.PutHeader(buf[:start], ppp.ProtoIPv4, c.acfc, c.pfc)
+	}
+	c.Stats.TxPackets.Add(1)
+	c.Stats.TxBytes.Add(uint64(n))
+	return c.submitLocked(buf[:start], buf[start:end])
+}
+
+// appendAck writes an ack-only packet into b if an acknowledgement is still
+// owed, and returns it (nil otherwise).
+func (c *Call) appendAck(b []byte) []byte {
+	if !c.ackOwed.Swap(false) {
+		return nil
+	}
+	h := gre.Header{CallID: c.cfg.PeerID, HasAck: true, Ack: c.rxHighest.Load()}
+	n := h.Put(b)
+	c.Stats.AcksSent.Add(1)
+	return b[:n]
+}
+
+// delayedAck sends an ack-only packet if no data packet carried the
+// acknowledgement within ackDelay.
+func (c *Call) delayedAck() {
+	var b [gre.MaxHeaderLen]byte
+	c.txMu.Lock()
+	pkt := c.appendAck(b[:])
+	c.txMu.Unlock()
+	if pkt != nil && !c.removed.Load() {
+		c.engine.sendOne(pkt, c.cfg.Peer)
+	}
+}
+
+func (c *Call) armAck() {
+	c.txMu.Lock()
+	if c.ackTimer == nil {
+		c.ackTimer = time.AfterFunc(ackDelay, c.delayedAck)
+	} else {
+		c.ackTimer.Reset(ackDelay)
+	}
+	c.txMu.Unlock()
+}
+
+func (c *Call) stopTimers() {
+	c.txMu.Lock()
+	if c.ackTimer != nil {
+		c.ackTimer.Stop()
+	}
+	if c.queueTimer != nil {
+		c.queueTimer.Stop()
+	}
+	c.queue = nil
+	c.txMu.Unlock()
+}
+
+// needReset asks for a CCP Reset-Request at most once per 200 ms, so that a
+// burst of undecryptable packets costs the peer one flush, not hundreds.
+func (c *Call) needReset(now time.Time) {
+	if now.Sub(c.resetSent) < 200*time.Millisecond {
+		return
+	}
+	c.resetSent = now
+	if c.cfg.ResetRequest != nil {
+		c.cfg.ResetRequest()
+	}
+}

@@ -1,0 +1,258 @@
+// Package netcfg configures interfaces, addresses, routes and proxy ARP
+// entries through netlink: what pppd does with ioctls when a link comes up,
+// done for our TUN devices.
+package netcfg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+)
+
+func link(name string) (netlink.Link, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return l, nil
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
+}
+
+// Up sets the MTU of interface name and brings it up.
+func Up(name string, mtu int) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	if mtu > 0 {
+		if err := netlink.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("set MTU %d on %s: %w", mtu, name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("bring %s up: %w", name, err)
+	}
+	return nil
+}
+
+// SetMTU changes the MTU of interface name.
+func SetMTU(name string, mtu int) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetMTU(l, mtu)
+}
+
+// AddPointToPoint gives interface name the address local with peer at the
+// other end, as pppd configures ppp0 ("inet local peer remote/32").
+func AddPointToPoint(name string, local, peer netip.Addr) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	a := &netlink.Addr{IPNet: ipNet(local, 32), Peer: ipNet(peer, 32)}
+	if err := netlink.AddrAdd(l, a); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add address %v peer %v to %s: %w", local, peer, name, err)
+	}
+	return nil
+}
+
+// AddLocal adds local/32 to interface name (the server's shared TUN holds
+// every localip in use); an address already there is not an error.
+func AddLocal(name string, local netip.Addr) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	a := &netlink.Addr{IPNet: ipNet(local, 32)}
+	if err := netlink.AddrAdd(l, a); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add address %v to %s: %w", local, name, err)
+	}
+	return nil
+}
+
+// HostRoute is a /32 route to a tunnel peer through a device.
+type HostRoute struct {
+	Dev string
+	Dst netip.Addr
+	Src netip.Addr // preferred source, the local tunnel address
+	MTU int        // path MTU towards the peer, 0 to leave unset
+}
+
+func (r HostRoute) netlink() (*netlink.Route, error) {
+	l, err := link(r.Dev)
+	if err != nil {
+		return nil, err
+	}
+	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(r.Dst, 32), Scope: netlink.SCOPE_LINK, MTU: r.MTU}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	return nr, nil
+}
+
+// Add installs the route, replacing one to the same destination.
+func (r HostRoute) Add() error {
+	nr, err := r.netlink()
+	if err != nil {
+		return err
+	}
+	if err := netlink.RouteReplace(nr); err != nil {
+		return fmt.Errorf("route %v dev %s: %w", r.Dst, r.Dev, err)
+	}
+	return nil
+}
+
+// Del removes the route; a route already gone is not an error.
+func (r HostRoute) Del() error {
+	nr, err := r.netlink()
+	if err != nil {
+		return err
+	}
+	if err := netlink.RouteDel(nr); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("delete route %v dev %s: %w", r.Dst, r.Dev, err)
+	}
+	return nil
+}
+
+// ProxyARP answers ARP for addr on the interface whose subnet holds it,
+// so that hosts on that LAN reach a tunnel peer with a LAN address
+// (pppd's proxyarp). It returns the interface used, or "" when no
+// interface's subnet holds addr.
+func ProxyARP(addr netip.Addr, except string) (string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", err
+	}
+	for _, l := range links {
+		if l.Attrs().Name == except || l.Attrs().Flags&net.FlagLoopback != 0 || l.Attrs().Flags&net.FlagPointToPoint != 0 {
+			continue
+		}
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if a.IPNet.Contains(addr.AsSlice()) {
+				n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4,
+					Flags: netlink.NTF_PROXY, IP: addr.AsSlice()}
+				if err := netlink.NeighSet(n); err != nil {
+					return "", fmt.Errorf("proxy ARP for %v on %s: %w", addr, l.Attrs().Name, err)
+				}
+				return l.Attrs().Name, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// DelProxyARP removes a proxy ARP entry made by ProxyARP.
+func DelProxyARP(addr netip.Addr, dev string) error {
+	l, err := link(dev)
+	if err != nil {
+		return err
+	}
+	n := &netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, Flags: netlink.NTF_PROXY, IP: addr.AsSlice()}
+	if err := netlink.NeighDel(n); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// Gateway describes how the host reaches an address now.
+type Gateway struct {
+	Dev string
+	Via netip.Addr // invalid when the address is on a local subnet
+	Src netip.Addr
+}
+
+// RouteTo asks the kernel how it would reach dst.
+func RouteTo(dst netip.Addr) (Gateway, error) {
+	rs, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil || len(rs) == 0 {
+		return Gateway{}, fmt.Errorf("no route to %v: %w", dst, err)
+	}
+	r := rs[0]
+	var g Gateway
+	if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+		g.Dev = l.Attrs().Name
+	}
+	if v, ok := netip.AddrFromSlice(r.Gw); ok {
+		g.Via = v.Unmap()
+	}
+	if s, ok := netip.AddrFromSlice(r.Src); ok {
+		g.Src = s.Unmap()
+	}
+	return g, nil
+}
+
+// AddHostRouteVia pins dst to the path g (the client keeps the route to the
+// VPN server outside the tunnel when the default route moves into it).
+func AddHostRouteVia(dst netip.Addr, g Gateway) (func() error, error) {
+	l, err := link(g.Dev)
+	if err != nil {
+		return nil, err
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(dst, 32)}
+	if g.Via.IsValid() {
+		r.Gw = g.Via.AsSlice()
+	}
+	if err := netlink.RouteAdd(r); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return func() error { return nil }, nil
+		}
+		return nil, fmt.Errorf("route to %v via %s: %w", dst, g.Dev, err)
+	}
+	return func() error { return netlink.RouteDel(r) }, nil
+}
+
+// HasDefaultRoute reports whether an IPv4 default route exists.
+func HasDefaultRoute() (bool, error) {
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: nil}, netlink.RT_FILTER_DST)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rs {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			if ones, _ := maskOnes(r.Dst); ones == 0 {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func maskOnes(n *net.IPNet) (int, int) {
+	if n == nil {
+		return 0, 32
+	}
+	return n.Mask.Size()
+}
+
+// AddDefaultRoute routes everything through dev and returns the undo.
+func AddDefaultRoute(dev string) (func() error, error) {
+	l, err := link(dev)
+	if err != nil {
+		return nil, err
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(netip.IPv4Unspecified(), 0), Scope: netlink.SCOPE_LINK}
+	if err := netlink.RouteAdd(r); err != nil {
+		return nil, fmt.Errorf("default route via %s: %w", dev, err)
+	}
+	return func() error { return netlink.RouteDel(r) }, nil
+}
+
+// ForwardingEnabled reports whether the host forwards IPv4 packets.
+func ForwardingEnabled() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	return err == nil && len(b) > 0 && b[0] == '1'
+}

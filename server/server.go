@@ -1,0 +1,670 @@
+// Package server is the PPTP access concentrator (the PAC of RFC 2637):
+// it accepts control connections on TCP port 1723, answers
+// Outgoing-Call-Requests, runs one PPP session per call over a shared GRE
+// socket and TUN device, and configures routes for the addresses it hands
+// out.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopptp/gopptp/datapath"
+	"github.com/gopptp/gopptp/internal/netcfg"
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/auth"
+	"github.com/gopptp/gopptp/ppp/ccp"
+	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/session"
+)
+
+// Config is everything the server needs, already parsed and checked.
+type Config struct {
+	// Listen is the TCP address for control connections ("ip:port");
+	// the IP also binds the GRE socket when it is not unspecified.
+	Listen string
+	Pool   *Pool
+	// MaxSessions caps concurrent sessions (pptpd.conf connections).
+	MaxSessions int
+	// StartTimeout is the time a new connection has to send its first
+	// message (pptpd.conf stimeout).
+	StartTimeout time.Duration
+	// TUNName names the shared TUN device.
+	TUNName string
+	// MTU is the largest IP packet we send into tunnels (the TUN MTU
+	// and, together with the peer's MRU, each route's MTU).
+	MTU int
+	// MRU is the largest frame we ask peers to send us.
+	MRU int
+
+	Name     string // our CHAP name (pppd's name)
+	Auth     []ppp.AuthMethod
+	MPPE     ccp.Config
+	DNS      [2]netip.Addr
+	NBNS     [2]netip.Addr
+	Verifier auth.Verifier
+	ProxyARP bool
+
+	EchoInterval time.Duration
+	EchoFailure  int
+	FSM          ppp.Config
+
+	Log *slog.Logger
+}
+
+// Server is a running PPTP server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *datapath.Engine
+	ids    *callIDs
+	active atomic.Int64
+	ln     net.Listener
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[uint16]*call
+	locals   map[netip.Addr]int // local tunnel addresses on the TUN device, with users
+}
+
+// ourRecvWindow is the Packet Recv. Window Size we announce: generous, so
+// that peers which honour windows are not throttled on fast links.
+const ourRecvWindow = 64
+
+// New prepares a server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Verifier == nil {
+		return nil, errors.New("server: no authentication back-end")
+	}
+	if cfg.Pool == nil {
+		return nil, errors.New("server: no address pool")
+	}
+	if cfg.MaxSessions <= 0 || cfg.MaxSessions > cfg.Pool.Size() {
+		cfg.MaxSessions = cfg.Pool.Size()
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.TUNName == "" {
+		cfg.TUNName = "pptp0"
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1400
+	}
+	var seed [2]byte
+	rand.Read(seed[:])
+	return &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
+		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}}, nil
+}
+
+// Run listens and serves until ctx ends; then every session is torn down
+// and Run returns.
+func (s *Server) Run(ctx context.Context) error {
+	ap, err := netip.ParseAddrPort(s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	gs, err := datapath.ListenGRE(ap.Addr().Unmap(), netip.Addr{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	dev, err := datapath.OpenTUN(s.cfg.TUNName, s.cfg.MTU)
+	if err != nil {
+		ln.Close()
+		gs.Close()
+		return err
+	}
+	if err := netcfg.Up(s.cfg.TUNName, s.cfg.MTU); err != nil {
+		ln.Close()
+		gs.Close()
+		dev.Close()
+		return err
+	}
+	s.engine = datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, CheckSource: true, Log: s.log})
+	ectx, ecancel := context.WithCancel(context.Background())
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- s.engine.Run(ectx) }()
+
+	s.log.Info("pptpd listening", "addr", ln.Addr().String(), "tun", s.cfg.TUNName,
+		"auth", fmt.Sprint(s.cfg.Auth), "mppe", describeMPPE(s.cfg.MPPE), "max_sessions", s.cfg.MaxSessions)
+	if !netcfg.ForwardingEnabled() {
+		s.log.Info("IP forwarding is off on this host: clients reach the server only, not the networks behind it (sysctl net.ipv4.ip_forward=1)")
+	}
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("accept failed", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, nc)
+		}()
+	}
+	s.wg.Wait()
+	ecancel()
+	<-engineDone
+	return nil
+}
+
+// Addr returns the control listener's address once Run is listening.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+func describeMPPE(c ccp.Config) string {
+	if !c.Enabled() {
+		return "off"
+	}
+	var s string
+	for _, b := range []struct {
+		on   bool
+		name string
+	}{{c.Allow128, "128"}, {c.Allow56, "56"}, {c.Allow40, "40"}} {
+		if b.on {
+			if s != "" {
+				s += ","
+			}
+			s += b.name
+		}
+	}
+	if c.Required {
+		s += " required"
+	}
+	if c.AllowStateful {
+		s += " stateful-allowed"
+	}
+	return s
+}
+
+// call is one active call of a control connection.
+type call struct {
+	id, peerID uint16
+	dp         *datapath.Call
+	sess       *session.Session
+	lease      Lease
+	claimMu    sync.Mutex
+	claimed    netip.Addr // an address assigned by the back-end, if any
+	released   bool
+	cancel     context.CancelFunc
+	done       chan error
+	start      time.Time
+	user       atomic.Pointer[string]
+	upInfo     atomic.Pointer[session.Info]
+}
+
+type readResult struct {
+	m   pptp.Message
+	err error
+}
+
+// serveConn runs one control connection (PAC side).
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	peerAP, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	peer := peerAP.Addr().Unmap()
+	log := s.log.With("peer", peer.String())
+	c := pptp.NewConn(nc, 0)
+	defer c.Close()
+
+	c.SetReadDeadline(time.Now().Add(s.cfg.StartTimeout))
+	m, err := c.Read()
+	if err != nil {
+		log.Info("control connection closed before Start-Control-Connection-Request", "err", err)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	rq, ok := m.(*pptp.StartCtrlConnRequest)
+	if !ok {
+		log.Warn("first control message is not Start-Control-Connection-Request", "type", m.Type())
+		s.answerNotConnected(c, m)
+		return
+	}
+	if rq.ProtocolVersion != pptp.ProtocolVersion {
+		c.Send(&pptp.StartCtrlConnReply{ProtocolVersion: pptp.ProtocolVersion, Result: pptp.StartVersionUnsupported})
+		log.Warn("unsupported PPTP protocol version", "version", fmt.Sprintf("%#04x", rq.ProtocolVersion))
+		return
+	}
+	if err := c.Send(s.startReply(pptp.StartSuccess)); err != nil {
+		log.Info("control connection failed", "err", err)
+		return
+	}
+	log.Debug("control connection established", "host", rq.HostName, "vendor", rq.VendorName)
+
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	go c.Keepalive(kctx)
+
+	msgs := make(chan readResult)
+	go func() {
+		for {
+			m, err := c.Read()
+			select {
+			case msgs <- readResult{m, err}:
+			case <-kctx.Done():
+				return
+			}
+			if err != nil && !pptp.Recoverable(err) {
+				return
+			}
+		}
+	}()
+
+	var cl *call
+	var callDone chan error
+	stopping := false // we sent Stop-Control-Connection-Request
+	var stopTimer <-chan time.Time
+	for {
+		select {
+		case r := <-msgs:
+			if r.err != nil {
+				if pptp.Recoverable(r.err) {
+					log.Warn("ignoring bad control message", "err", r.err)
+					continue
+				}
+				if !stopping {
+					log.Info("control connection closed", "err", r.err)
+				}
+				s.endCall(cl, log, "control connection closed")
+				return
+			}
+			switch m := r.m.(type) {
+			case *pptp.OutgoingCallRequest:
+				if stopping {
+					continue
+				}
+				if cl != nil {
+					c.Send(&pptp.OutgoingCallReply{PeerCallID: m.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+					log.Warn("refused a second call on one control connection")
+					continue
+				}
+				cl = s.startCall(ctx, c, m, peer, log)
+				if cl != nil {
+					callDone = cl.done
+				}
+			case *pptp.CallClearRequest:
+				if cl != nil && m.CallID == cl.peerID {
+					log.Debug("peer cleared the call")
+					s.endCall(cl, log, "call cleared by peer")
+					c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectRequest})
+					cl, callDone = nil, nil
+				}
+			case *pptp.StopCtrlConnRequest:
+				c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
+				s.endCall(cl, log, "control connection stopped by peer")
+				return
+			case *pptp.StopCtrlConnReply:
+				if stopping {
+					return
+				}
+			case *pptp.StartCtrlConnRequest:
+				c.Send(s.startReply(pptp.StartChannelExists))
+			case *pptp.SetLinkInfo:
+				log.Debug("Set-Link-Info", "send_accm", fmt.Sprintf("%#08x", m.SendACCM), "recv_accm", fmt.Sprintf("%#08x", m.RecvACCM))
+			case *pptp.IncomingCallReply, *pptp.IncomingCallConnected:
+				// We never send Incoming-Call-Request, so there is no
+				// call for these to answer.
+				log.Debug("ignoring unexpected message", "type", m.Type())
+			default:
+				log.Debug("ignoring unexpected message", "type", m.Type())
+			}
+		case err := <-callDone:
+			reason := s.callEnded(cl, err, log)
+			c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: reason})
+			cl, callDone = nil, nil
+			// One call per control connection, as poptop: close it.
+			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopNone})
+			stopping = true
+			stopTimer = time.After(3 * time.Second)
+		case <-stopTimer:
+			return
+		case <-ctx.Done():
+			if cl != nil {
+				cl.sess.Close("server shutting down")
+				select {
+				case err := <-callDone:
+					s.callEnded(cl, err, log)
+				case <-time.After(5 * time.Second):
+					s.endCall(cl, log, "server shutting down")
+				}
+				c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown})
+			}
+			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopLocalShutdown})
+			return
+		}
+	}
+}
+
+func (s *Server) startReply(r pptp.StartResult) *pptp.StartCtrlConnReply {
+	return &pptp.StartCtrlConnReply{
+		ProtocolVersion: pptp.ProtocolVersion, Result: r,
+		FramingCaps: pptp.FramingAny, BearerCaps: pptp.BearerAny,
+		MaxChannels: uint16(min(s.cfg.MaxSessions, 65535)), FirmwareRevision: 1,
+		HostName: s.cfg.Name, VendorName: "gopptp",
+	}
+}
+
+// answerNotConnected gives a message that needs a control connection the
+// reply RFC 2637 prescribes when there is none (General Error,
+// Not-Connected).
+func (s *Server) answerNotConnected(c *pptp.Conn, m pptp.Message) {
+	switch m := m.(type) {
+	case *pptp.OutgoingCallRequest:
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: m.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNotConnected})
+	case *pptp.EchoRequest:
+		c.Send(&pptp.EchoReply{Identifier: m.Identifier, Result: pptp.EchoGeneralError, ErrorCode: pptp.ErrorCodeNotConnected})
+	case *pptp.StopCtrlConnRequest:
+		c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopGeneralError, ErrorCode: pptp.ErrorCodeNotConnected})
+	}
+}
+
+// startCall answers an Outgoing-Call-Request: admission, addresses, Call
+// ID, data path and session. It returns nil when the call was refused.
+func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
+	refuse := func(res pptp.OutgoingResult, code pptp.ErrorCode, why string) *call {
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: res, ErrorCode: code})
+		log.Warn("call refused", "reason", why)
+		return nil
+	}
+	if n := s.active.Add(1); int(n) > s.cfg.MaxSessions {
+		s.active.Add(-1)
+		return refuse(pptp.OutgoingBusy, pptp.ErrorCodeNone, fmt.Sprintf("session limit of %d reached", s.cfg.MaxSessions))
+	}
+	lease, err := s.cfg.Pool.Acquire()
+	if err != nil {
+		s.active.Add(-1)
+		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, err.Error())
+	}
+	id, ok := s.ids.acquire()
+	if !ok {
+		s.cfg.Pool.Release(lease)
+		s.active.Add(-1)
+		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, "no free call ID")
+	}
+	cl := &call{id: id, peerID: rq.CallID, lease: lease, done: make(chan error, 1), start: time.Now()}
+	var sessPtr atomic.Pointer[session.Session]
+	dp, err := s.engine.AddCall(datapath.CallConfig{
+		LocalID: id, PeerID: rq.CallID, Peer: peer, PeerWindow: rq.RecvWindowSize,
+		Control: func(p ppp.Protocol, b []byte) {
+			if ss := sessPtr.Load(); ss != nil {
+				ss.Deliver(p, b)
+			}
+		},
+		ResetRequest: func() {
+			if ss := sessPtr.Load(); ss != nil {
+				ss.ResetRequest()
+			}
+		},
+	})
+	if err != nil {
+		s.ids.release(id)
+		s.cfg.Pool.Release(lease)
+		s.active.Add(-1)
+		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, err.Error())
+	}
+	cl.dp = dp
+	slog := log.With("call", id)
+	link := &sessionLink{Call: dp, srv: s, log: slog}
+	scfg := session.Config{
+		Role: session.Server, Name: s.cfg.Name, MRU: s.cfg.MRU,
+		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
+		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
+		IPCP: ipcp.Config{Local: lease.Local, Peer: lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
+		MPPE: s.cfg.MPPE, Log: slog,
+	}
+	hooks := session.Hooks{
+		Up: func(i session.Info) {
+			cl.upInfo.Store(&i)
+			cl.user.Store(&i.User)
+			slog.Info("session up", "user", i.User, "auth", i.Auth, "local", i.Local, "remote", i.Peer,
+				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", time.Since(cl.start).Milliseconds())
+		},
+		AuthFailed: func(user, reason string) {
+			// One line per failure, fixed form, for fail2ban.
+			s.log.Warn("login failed", "user", printable(user), "peer", peer.String(), "reason", reason)
+		},
+	}
+	cl.sess = session.New(scfg, link, hooks)
+	sessPtr.Store(cl.sess)
+	if err := c.Send(&pptp.OutgoingCallReply{
+		CallID: id, PeerCallID: rq.CallID, Result: pptp.OutgoingConnected,
+		ConnectSpeed: max(rq.MaxBPS, 10_000_000), RecvWindowSize: ourRecvWindow,
+	}); err != nil {
+		s.releaseCall(cl)
+		return nil
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	cl.cancel = cancel
+	s.mu.Lock()
+	s.sessions[id] = cl
+	s.mu.Unlock()
+	go func() { cl.done <- cl.sess.Run(sctx) }()
+	return cl
+}
+
+// callEnded logs the end of a session that stopped on its own and frees its
+// resources; it returns the reason for the Call-Disconnect-Notify.
+func (s *Server) callEnded(cl *call, err error, log *slog.Logger) string {
+	reason := "terminated"
+	if err != nil {
+		reason = err.Error()
+	}
+	s.logEnd(cl, reason, log)
+	s.releaseCall(cl)
+	return reason
+}
+
+// endCall stops a call from outside its session (the peer cleared it or
+// the control connection went away) without waiting for PPP termination:
+// the peer is no longer listening.
+func (s *Server) endCall(cl *call, log *slog.Logger, reason string) {
+	if cl == nil {
+		return
+	}
+	cl.cancel()
+	<-cl.done
+	s.logEnd(cl, reason, log)
+	s.releaseCall(cl)
+}
+
+func (s *Server) logEnd(cl *call, reason string, log *slog.Logger) {
+	st := &cl.dp.Stats
+	user := ""
+	if u := cl.user.Load(); u != nil {
+		user = *u
+	}
+	log.Info("session down", "call", cl.id, "user", user, "reason", reason,
+		"duration", time.Since(cl.start).Round(time.Second).String(),
+		"rx_bytes", st.RxBytes.Load(), "tx_bytes", st.TxBytes.Load(),
+		"rx_packets", st.RxPackets.Load(), "tx_packets", st.TxPackets.Load())
+}
+
+func (s *Server) releaseCall(cl *call) {
+	if cl.cancel != nil {
+		cl.cancel()
+	}
+	s.engine.RemoveCall(cl.dp)
+	s.mu.Lock()
+	delete(s.sessions, cl.id)
+	s.mu.Unlock()
+	s.ids.release(cl.id)
+	s.cfg.Pool.Release(cl.lease)
+	cl.claimMu.Lock()
+	if cl.claimed.IsValid() {
+		s.cfg.Pool.Unclaim(cl.claimed)
+	}
+	cl.released = true
+	cl.claimMu.Unlock()
+	s.active.Add(-1)
+}
+
+// Sessions returns the number of active sessions.
+func (s *Server) Sessions() int { return int(s.active.Load()) }
+
+// claimingVerifier makes sure an address a back-end assigns to a user is
+// not in use by another session before the login succeeds.
+type claimingVerifier struct {
+	v    auth.Verifier
+	pool *Pool
+	call *call
+}
+
+func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth.Result, error) {
+	res, err := v.v.Verify(ctx, req)
+	if err != nil || res == nil || !res.OK {
+		return res, err
+	}
+	if !res.Addr.IsValid() || res.Addr == v.call.lease.Remote {
+		if res.Allowed != nil && !res.Allowed(v.call.lease.Remote) {
+			// pppd refuses such a peer its address and the link fails;
+			// saying so at login is clearer.
+			return &auth.Result{Reason: fmt.Sprintf("the secrets file allows %s no address from the pool (it would get %v)", printable(req.User), v.call.lease.Remote)}, nil
+		}
+		return res, nil
+	}
+	cl := v.call
+	cl.claimMu.Lock()
+	defer cl.claimMu.Unlock()
+	if cl.released {
+		return &auth.Result{Reason: "call ended during authentication"}, nil
+	}
+	if !v.pool.Claim(res.Addr) {
+		return &auth.Result{Reason: fmt.Sprintf("address %v assigned to %s is in use by another session", res.Addr, printable(req.User))}, nil
+	}
+	cl.claimed = res.Addr
+	return res, nil
+}
+
+// sessionLink is the session's view of its call: the data path plus the
+// host configuration (addresses and routes) the network phase needs.
+type sessionLink struct {
+	*datapath.Call
+	srv   *Server
+	log   *slog.Logger
+	mru   int
+	route *netcfg.HostRoute
+	parp  string
+	local netip.Addr
+}
+
+func (l *sessionLink) SetFraming(acfc, pfc bool, peerMRU int) {
+	l.mru = peerMRU
+	l.Call.SetFraming(acfc, pfc, peerMRU)
+}
+
+func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
+	s := l.srv
+	if !up {
+		l.Call.SetNetwork(false, local, peer)
+		if l.route != nil {
+			if err := l.route.Del(); err != nil {
+				l.log.Warn("removing route", "err", err)
+			}
+			l.route = nil
+		}
+		if l.parp != "" {
+			netcfg.DelProxyARP(peer, l.parp)
+			l.parp = ""
+		}
+		s.releaseLocal(l.local)
+		return
+	}
+	if err := s.holdLocal(local); err != nil {
+		l.log.Error("adding local tunnel address", "err", err)
+	}
+	l.local = local
+	mtu := s.cfg.MTU
+	if l.mru > 0 && l.mru < mtu {
+		mtu = l.mru
+	}
+	r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: peer, Src: local, MTU: mtu}
+	if err := r.Add(); err != nil {
+		l.log.Error("adding route to the peer", "err", err)
+	} else {
+		l.route = &r
+	}
+	if s.cfg.ProxyARP {
+		dev, err := netcfg.ProxyARP(peer, s.cfg.TUNName)
+		switch {
+		case err != nil:
+			l.log.Warn("proxy ARP", "err", err)
+		case dev == "":
+			l.log.Info("proxyarp: no interface's subnet holds the peer address", "remote", peer)
+		default:
+			l.parp = dev
+		}
+	}
+	l.Call.SetNetwork(true, local, peer)
+}
+
+func (s *Server) holdLocal(a netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locals[a] == 0 {
+		if err := netcfg.AddLocal(s.cfg.TUNName, a); err != nil {
+			return err
+		}
+	}
+	s.locals[a]++
+	return nil
+}
+
+func (s *Server) releaseLocal(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locals[a] > 0 {
+		s.locals[a]--
+	}
+	// The address stays on the device: removing it would only race with
+	// the next session that uses it.
+}
+
+func printable(s string) string {
+	b := []byte(s)
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
