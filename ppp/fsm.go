@@ -274,6 +274,15 @@ func (f *FSM) Input(p Packet) {
 		return // RFC 1661: no packets are legal before Up; discard silently
 	}
 	switch p.Code {
+	case ConfReq, ConfAck, ConfNak, ConfRej:
+		// A malformed option list cannot be answered sensibly; RFC 1661
+		// has such packets silently discarded, before they can change
+		// any state.
+		if _, err := ParseOptions(p.Data); err != nil {
+			return
+		}
+	}
+	switch p.Code {
 	case ConfReq:
 		f.rcvConfReq(p)
 	case ConfAck:

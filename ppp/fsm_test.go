@@ -424,3 +424,18 @@ func FuzzFSMInput(f *testing.F) {
 		}
 	})
 }
+
+func TestFSMDiscardsMalformedOptions(t *testing.T) {
+	la := &testLayer{initial: 1, accept: map[byte]bool{1: true}, suggest: 1}
+	lb := &testLayer{initial: 1, accept: map[byte]bool{1: true}, suggest: 1}
+	l := newLink(la, lb)
+	l.open()
+	l.pump(t)
+	l.qb = nil
+	// An option running past the end: no reply, and the link stays up.
+	l.a.Input(Packet{Code: ConfReq, ID: 9, Data: []byte{1, 9, 1}})
+	l.a.Input(Packet{Code: ConfAck, ID: l.a.reqID, Data: []byte{1}})
+	if !l.a.IsOpened() || len(l.qb) != 0 {
+		t.Errorf("malformed packets changed state to %v or drew replies %v", l.a.State(), l.qb)
+	}
+}

@@ -43,6 +43,18 @@ func (c Code) String() string {
 	return fmt.Sprintf("code-%d", uint8(c))
 }
 
+// CodeName names code as protocol p uses it: PAP and CHAP give codes 1-4
+// their own meanings.
+func CodeName(p Protocol, c Code) string {
+	switch {
+	case p == ProtoPAP && c >= 1 && c <= 3:
+		return [...]string{"", "AuthReq", "AuthAck", "AuthNak"}[c]
+	case p == ProtoCHAP && c >= 1 && c <= 4:
+		return [...]string{"", "Challenge", "Response", "Success", "Failure"}[c]
+	}
+	return c.String()
+}
+
 // Packet is a control packet of LCP, IPCP, CCP, PAP or CHAP: code,
 // identifier and data (RFC 1661 section 5).
 type Packet struct {

@@ -75,6 +75,9 @@ func (c *Client) Stop() {
 
 func (c *Client) sendPAP() {
 	c.tries++
+	if c.tries > 1 {
+		c.id++ // RFC 1334 2.2.1: a new identifier for each request sent
+	}
 	data := append([]byte{byte(len(c.user))}, c.user...)
 	data = append(data, byte(len(c.password)))
 	data = append(data, c.password...)

@@ -134,8 +134,11 @@ func (s *Server) inputPAP(p ppp.Packet) {
 	}
 	switch s.state {
 	case srvSucceeded, srvFailed:
-		// The peer missed our answer and asks again: repeat it.
-		s.send(ppp.Packet{Code: s.last.Code, ID: p.ID, Data: s.last.Data})
+		// The peer missed our answer and asks again: repeat it (there is
+		// none when we gave up waiting).
+		if s.last.Code != 0 {
+			s.send(ppp.Packet{Code: s.last.Code, ID: p.ID, Data: s.last.Data})
+		}
 		return
 	case srvWaiting:
 	default:
@@ -165,7 +168,9 @@ func (s *Server) inputCHAP(p ppp.Packet) {
 	}
 	switch s.state {
 	case srvSucceeded, srvFailed:
-		s.send(s.last)
+		if s.last.Code != 0 {
+			s.send(s.last)
+		}
 		return
 	case srvWaiting:
 	default:

@@ -85,7 +85,8 @@ type LCP struct {
 
 	// What we ask for; reset by ResetRequest.
 	wantMRU   int
-	authIdx   int // index into cfg.Require of the method we ask for
+	authIdx   int    // index into cfg.Require of the method we ask for
+	refused   uint32 // bit i: the peer naked cfg.Require[i]
 	noAuth    bool
 	wantMagic uint32
 	noMagic   bool
@@ -127,6 +128,7 @@ func (l *LCP) Failure() string {
 func (l *LCP) ResetRequest() {
 	l.wantMRU = l.cfg.MRU
 	l.authIdx = 0
+	l.refused = 0
 	l.noAuth = len(l.cfg.Require) == 0
 	l.wantMagic = l.newMagic()
 	l.noMagic = false
@@ -218,18 +220,25 @@ func (l *LCP) GotNak(opts []byte) bool {
 	return true
 }
 
-// nakAuth moves to the method the peer suggests if we allow it, else to our
-// next method; when none is left the peer refuses everything we require.
+// nakAuth handles a nak of the method we asked for: that method is refused
+// for the rest of this negotiation; we move to the method the peer
+// suggests if we allow it and it was not refused, else to our next method
+// not yet refused. When none is left the peer refuses everything we
+// require. Remembering refusals keeps a peer that alternates its
+// suggestions from making us ask in circles.
 func (l *LCP) nakAuth(data []byte) {
+	l.refused |= 1 << l.authIdx
 	if m, ok := ppp.ParseAuthOption(data); ok {
-		if i := slices.Index(l.cfg.Require, m); i >= 0 {
+		if i := slices.Index(l.cfg.Require, m); i >= 0 && l.refused&(1<<i) == 0 {
 			l.authIdx = i
 			return
 		}
 	}
-	if l.authIdx+1 < len(l.cfg.Require) {
-		l.authIdx++
-		return
+	for i := range l.cfg.Require {
+		if l.refused&(1<<i) == 0 {
+			l.authIdx = i
+			return
+		}
 	}
 	l.failure = fmt.Sprintf("peer refused to authenticate with %v (it offered %s)", l.cfg.Require, describeAuth(data))
 }
