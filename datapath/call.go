@@ -76,6 +76,7 @@ type Call struct {
 	netUp     atomic.Bool
 	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
 	ackOwed   atomic.Bool   // received data not yet acknowledged
+	ackArmed  atomic.Bool   // the delayed-ack timer is running
 	rxHighest atomic.Uint32 // highest sequence number received
 	rx        atomic.Pointer[rxCrypto]
 	removed   atomic.Bool
@@ -93,6 +94,11 @@ type Call struct {
 	acfc, pfc  bool
 	peerMRU    int
 	queue      [][]byte
+	// unsent counts packets the send goroutine numbered that are not yet
+	// handed to the kernel. While it is non-zero nobody else may send a
+	// numbered packet for the call, or it would overtake them and the
+	// peer would drop them as late.
+	unsent     int
 	queueTimer *time.Timer
 	ackTimer   *time.Timer
 	scratch    []byte // control frames are built here, under txMu
@@ -186,6 +192,10 @@ func (c *Call) SendControl(p ppp.Protocol, pkt []byte) {
 	start -= ppp.PutHeader(b[:start], p, c.acfc && p != ppp.ProtoLCP, c.pfc && p != ppp.ProtoLCP)
 	c.scratch = b
 	c.Stats.TxControl.Add(1)
+	if c.unsent > 0 {
+		c.enqueueLocked(b[start:]) // sent after the data ahead of it
+		return
+	}
 	if pkt := c.submitLocked(b[:start], b[start:]); pkt != nil {
 		c.engine.sendOne(pkt, c.cfg.Peer)
 	}
@@ -196,7 +206,7 @@ func (c *Call) SendControl(p ppp.Protocol, pkt []byte) {
 // already (order matters to stateful MPPE and to the peer's sequence
 // check), it queues a copy and returns nil.
 func (c *Call) submitLocked(head, frame []byte) []byte {
-	if len(c.queue) > 0 {
+	if len(c.queue) > 0 && c.unsent == 0 {
 		c.drainLocked()
 	}
 	if len(c.queue) == 0 {
@@ -251,7 +261,9 @@ func (c *Call) windowTimeout() {
 		return
 	}
 	c.snd.Timeout()
-	c.drainLocked()
+	if c.unsent == 0 {
+		c.drainLocked()
+	}
 	if len(c.queue) > 0 {
 		c.queueTimer.Reset(ackTimeout)
 	}
@@ -271,10 +283,23 @@ func (c *Call) drainLocked() {
 }
 
 // gotAck processes an acknowledgement from the peer (GRE reader goroutine).
+// Packets queued for the window go out now unless the send goroutine has
+// numbered packets in flight; then sent() releases them after those.
 func (c *Call) gotAck(ack uint32) {
 	c.txMu.Lock()
 	c.snd.Ack(ack)
-	if len(c.queue) > 0 {
+	if len(c.queue) > 0 && c.unsent == 0 {
+		c.drainLocked()
+	}
+	c.txMu.Unlock()
+}
+
+// sent tells the call that one packet encap returned was handed to the
+// kernel (send goroutine).
+func (c *Call) sent() {
+	c.txMu.Lock()
+	c.unsent--
+	if c.unsent == 0 && len(c.queue) > 0 {
 		c.drainLocked()
 	}
 	c.txMu.Unlock()
@@ -286,6 +311,12 @@ func (c *Call) gotAck(ack uint32) {
 func (c *Call) encap(buf []byte, off, n int) []byte {
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
+	if len(c.queue) >= maxQueue && !c.snd.CanSend() {
+		// Drop before encrypting: a packet dropped after stateful MPPE
+		// numbered it would desynchronise the peer's decrypter.
+		c.Stats.DropWindow.Add(1)
+		return nil
+	}
 	start := off
 	end := off + n
 	if c.enc != nil {
@@ -302,7 +333,11 @@ func (c *Call) encap(buf []byte, off, n int) []byte {
 	}
 	c.Stats.TxPackets.Add(1)
 	c.Stats.TxBytes.Add(uint64(n))
-	return c.submitLocked(buf[:start], buf[start:end])
+	pkt := c.submitLocked(buf[:start], buf[start:end])
+	if pkt != nil {
+		c.unsent++
+	}
+	return pkt
 }
 
 // appendAck writes an ack-only packet into b if an acknowledgement is still
@@ -320,6 +355,7 @@ func (c *Call) appendAck(b []byte) []byte {
 // delayedAck sends an ack-only packet if no data packet carried the
 // acknowledgement within ackDelay.
 func (c *Call) delayedAck() {
+	c.ackArmed.Store(false)
 	var b [gre.MaxHeaderLen]byte
 	c.txMu.Lock()
 	pkt := c.appendAck(b[:])
@@ -329,7 +365,12 @@ func (c *Call) delayedAck() {
 	}
 }
 
+// armAck starts the delayed-ack timer unless it is already running: a
+// steady trickle of packets must not postpone the ack forever.
 func (c *Call) armAck() {
+	if c.ackArmed.Swap(true) {
+		return
+	}
 	c.txMu.Lock()
 	if c.ackTimer == nil {
 		c.ackTimer = time.AfterFunc(ackDelay, c.delayedAck)

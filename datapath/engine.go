@@ -402,6 +402,7 @@ func (e *Engine) sendLoop() error {
 	}
 	sizes := make([]int, bs)
 	msgs := make([]Message, 0, bs)
+	calls := make([]*Call, 0, bs)
 	w := e.cfg.GRE.NewWriter(bs)
 	for {
 		n, err := dev.Read(bufs, sizes, Headroom)
@@ -414,9 +415,15 @@ func (e *Engine) sendLoop() error {
 			}
 			return err
 		}
-		msgs = msgs[:0]
+		msgs, calls = msgs[:0], calls[:0]
 		for i := 0; i < n; i++ {
 			ip := bufs[i][Headroom : Headroom+sizes[i]]
+			if len(ip) == 0 || ip[0]>>4 != 4 {
+				// No IPV6CP yet: IPv6 (the kernel's link-local chatter)
+				// has nowhere to go.
+				e.Counters.NoRoute.Add(1)
+				continue
+			}
 			c := e.route(ip)
 			if c == nil || !c.netUp.Load() {
 				e.Counters.NoRoute.Add(1)
@@ -424,16 +431,19 @@ func (e *Engine) sendLoop() error {
 			}
 			if pkt := c.encap(bufs[i], Headroom, sizes[i]); pkt != nil {
 				msgs = append(msgs, Message{Buf: pkt, Dst: c.cfg.Peer})
+				calls = append(calls, c)
 			}
 		}
-		if err := w.Write(msgs); err != nil {
+		err = w.Write(msgs)
+		for i, c := range calls {
+			c.sent()
+			calls[i], msgs[i] = nil, Message{}
+		}
+		if err != nil {
 			if closed(err) {
 				return nil
 			}
 			e.log.Debug("GRE send failed", "err", err)
-		}
-		for i := range msgs {
-			msgs[i] = Message{}
 		}
 		e.Counters.SendDropped.Store(w.Dropped)
 	}

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"fmt"
+	"os"
 
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -13,6 +14,11 @@ func OpenTUN(name string, mtu int) (tun.Device, error) {
 	dev, err := tun.CreateTUN(name, mtu)
 	if err != nil {
 		return nil, fmt.Errorf("create TUN device %s: %w (it needs CAP_NET_ADMIN and /dev/net/tun)", name, err)
+	}
+	// Without IPV6CP the link carries IPv4 only; keep the kernel from
+	// giving the device a link-local address and sending IPv6 into it.
+	if real, err := dev.Name(); err == nil {
+		os.WriteFile("/proc/sys/net/ipv6/conf/"+real+"/disable_ipv6", []byte("1"), 0)
 	}
 	return dev, nil
 }
