@@ -86,6 +86,11 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// recvWindow is the Packet Recv. Window Size we announce: large, as
+// Windows RRAS does, because our receiver buffers nothing and a small
+// window would only throttle peers that honour it.
+const recvWindow = 16384
+
 // Client is one PPTP connection.
 type Client struct {
 	cfg Config
@@ -294,16 +299,12 @@ loop:
 			switch m := m.(type) {
 			case *pptp.CallDisconnectNotify:
 				log.Info("server disconnected the call", "result", m.Result, "reason", m.CallStatistics)
-				scancel()
-				<-sessDone
-				link.cleanup()
-				return fail(ExitHangup, "server disconnected the call (%v)", m.Result)
+				return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+					fmt.Sprintf("server disconnected the call (%v)", m.Result))
 			case *pptp.StopCtrlConnRequest:
 				conn.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
-				scancel()
-				<-sessDone
-				link.cleanup()
-				return fail(ExitHangup, "server closed the control connection (%v)", m.Reason)
+				return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+					fmt.Sprintf("server closed the control connection (%v)", m.Reason))
 			case *pptp.SetLinkInfo:
 			default:
 				log.Debug("ignoring control message", "type", m.Type())
@@ -323,6 +324,28 @@ loop:
 		return nil
 	}
 	return runErr
+}
+
+// hangup ends a session the server hung up on. The server usually hangs
+// up because PPP failed (a wrong password, refused encryption), and our
+// session knows that reason better than the bare disconnect does: give it
+// a moment to finish and prefer its verdict.
+func (c *Client) hangup(sessDone <-chan error, cancel context.CancelFunc, link *clientLink, authFailed bool, dp *datapath.Call, why string) error {
+	var err error
+	select {
+	case err = <-sessDone:
+	case <-time.After(time.Second):
+		cancel()
+		err = <-sessDone
+	}
+	link.cleanup()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return c.sessionError(err, authFailed, dp)
+	}
+	if authFailed {
+		return fail(ExitAuthToPeerFail, "authentication failed")
+	}
+	return fail(ExitHangup, "%s", why)
 }
 
 // placeCall runs SCCRQ/SCCRP and OCRQ/OCRP.
@@ -345,7 +368,7 @@ func (c *Client) placeCall(conn *pptp.Conn) (callID, peerCallID, peerWindow uint
 	callID = binary.BigEndian.Uint16(b[:]) | 1
 	if err := conn.Send(&pptp.OutgoingCallRequest{CallID: callID, CallSerialNumber: 1,
 		MinBPS: 2400, MaxBPS: 1_000_000_000, BearerType: pptp.BearerAny, FramingType: pptp.FramingAny,
-		RecvWindowSize: 64}); err != nil {
+		RecvWindowSize: recvWindow}); err != nil {
 		return 0, 0, 0, fail(ExitConnectFailed, "control connection lost: %v", err)
 	}
 	m, err = c.await(conn, pptp.TypeOutgoingCallReply)

@@ -77,9 +77,12 @@ type Server struct {
 	locals   map[netip.Addr]int // local tunnel addresses on the TUN device, with users
 }
 
-// ourRecvWindow is the Packet Recv. Window Size we announce: generous, so
-// that peers which honour windows are not throttled on fast links.
-const ourRecvWindow = 64
+// ourRecvWindow is the Packet Recv. Window Size we announce. Our receiver
+// buffers nothing (packets are processed or dropped as they arrive), so
+// the window is only flow control; Windows RRAS announces 16384 for the
+// same reason, and a small one would throttle peers that honour it on
+// any link with a real round-trip time.
+const ourRecvWindow = 16384
 
 // New prepares a server; Run starts it.
 func New(cfg Config) (*Server, error) {
@@ -510,7 +513,9 @@ func (s *Server) logEnd(cl *call, reason string, log *slog.Logger) {
 	log.Info("session down", "call", cl.id, "user", user, "reason", reason,
 		"duration", time.Since(cl.start).Round(time.Second).String(),
 		"rx_bytes", st.RxBytes.Load(), "tx_bytes", st.TxBytes.Load(),
-		"rx_packets", st.RxPackets.Load(), "tx_packets", st.TxPackets.Load())
+		"rx_packets", st.RxPackets.Load(), "tx_packets", st.TxPackets.Load(),
+		"lost", st.Lost.Load(), "drop_seq", st.DropSeq.Load(), "drop_mppe", st.DropMPPE.Load(),
+		"drop_window", st.DropWindow.Load(), "drop_spoof", st.DropSpoof.Load())
 }
 
 func (s *Server) releaseCall(cl *call) {

@@ -185,7 +185,7 @@ func New(cfg Config, link Link, hooks Hooks) *Session {
 
 func (s *Session) sender(p ppp.Protocol) func(ppp.Packet) {
 	return func(pkt ppp.Packet) {
-		s.log.Debug("sent", "proto", p, "code", pkt.Code, "id", pkt.ID, "len", len(pkt.Data))
+		s.log.Debug("sent", "proto", p, "code", ppp.CodeName(p, pkt.Code), "id", pkt.ID, "len", len(pkt.Data))
 		s.link.SendControl(p, pkt.Append(nil))
 	}
 }
@@ -300,7 +300,7 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 			s.log.Debug("malformed control packet", "proto", p, "err", err)
 			return
 		}
-		s.log.Debug("rcvd", "proto", p, "code", pkt.Code, "id", pkt.ID, "len", len(pkt.Data))
+		s.log.Debug("rcvd", "proto", p, "code", ppp.CodeName(p, pkt.Code), "id", pkt.ID, "len", len(pkt.Data))
 	}
 	switch p {
 	case ppp.ProtoLCP:
