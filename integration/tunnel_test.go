@@ -1,0 +1,306 @@
+// Package integration runs the built pptpd and pptp binaries against each
+// other in network namespaces: a client host, the server, and a LAN host
+// behind the server, joined by veth pairs. The tests need root; without it
+// they are skipped.
+package integration
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopptp/gopptp/internal/netns"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if os.Geteuid() == 0 {
+			dir, err := os.MkdirTemp("", "gopptp-bin")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			cmd := exec.Command("go", "build", "-o", dir, "github.com/gopptp/gopptp/cmd/pptpd", "github.com/gopptp/gopptp/cmd/pptp")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building the binaries:", err)
+				return 1
+			}
+			binDir = dir
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+var (
+	cliUnder = netip.MustParsePrefix("10.0.1.2/24") // client's address on the underlay
+	srvUnder = netip.MustParsePrefix("10.0.1.1/24")
+	srvLAN   = netip.MustParsePrefix("10.0.2.1/24")
+	lanHost  = netip.MustParsePrefix("10.0.2.2/24")
+	tunLocal = netip.MustParseAddr("192.168.0.1")
+)
+
+const (
+	user     = "alice"
+	password = "correct horse battery"
+)
+
+// topo is one test network: cli -- srv -- lan.
+type topo struct {
+	cli, srv, lan *netns.Host
+	dir           string
+	server        *netns.Process
+}
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	netns.RequireRoot(t)
+	tp := &topo{cli: netns.NewHost(t, "cli"), srv: netns.NewHost(t, "srv"), lan: netns.NewHost(t, "lan"), dir: t.TempDir()}
+	netns.Connect(t, tp.cli, tp.srv, cliUnder, srvUnder)
+	netns.Connect(t, tp.srv, tp.lan, srvLAN, lanHost)
+	tp.srv.Sysctl(t, "net.ipv4.ip_forward", "1")
+	tp.lan.MustRun(t, "ip", "route", "add", "192.168.0.0/24", "via", srvLAN.Addr().String())
+	return tp
+}
+
+// startServer writes pptpd.conf, the options file and chap/pap-secrets,
+// and starts pptpd in the server namespace.
+func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
+	t.Helper()
+	conf := filepath.Join(tp.dir, "pptpd.conf")
+	opts := filepath.Join(tp.dir, "pptpd-options")
+	secrets := fmt.Sprintf("# client server secret addresses\n%s pptpd %q *\n", user, password)
+	write(t, filepath.Join(tp.dir, "chap-secrets"), secrets)
+	write(t, filepath.Join(tp.dir, "pap-secrets"), secrets)
+	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip 192.168.0.234-238,192.168.0.240\nlogwtmp\n", opts, tunLocal))
+	lines := append([]string{"name pptpd", "lock", "nobsdcomp", "novj", "novjccomp", "nologfd",
+		"chap-secrets " + filepath.Join(tp.dir, "chap-secrets"),
+		"pap-secrets " + filepath.Join(tp.dir, "pap-secrets"), "ms-dns 10.0.2.53"}, options...)
+	write(t, opts, strings.Join(lines, "\n")+"\n")
+	p := tp.srv.Start(t, filepath.Join(binDir, "pptpd"), "--fg", "--debug", "--conf", conf)
+	p.WaitFor(t, regexp.MustCompile(`pptpd listening`), 10*time.Second)
+	tp.server = p
+	return p
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client is a running pptp.
+type client struct {
+	p     *netns.Process
+	local netip.Addr
+}
+
+var localRE = regexp.MustCompile(`local  IP address (\d+\.\d+\.\d+\.\d+)`)
+
+// startClient runs pptp with the given pppd options and waits until its
+// interface is up.
+func (tp *topo) startClient(t *testing.T, ifname string, options ...string) *client {
+	t.Helper()
+	p := tp.startClientProcess(t, ifname, options...)
+	line := p.WaitFor(t, localRE, 20*time.Second)
+	c := &client{p: p, local: netip.MustParseAddr(localRE.FindStringSubmatch(line)[1])}
+	p.WaitFor(t, regexp.MustCompile(`remote IP address `+regexp.QuoteMeta(tunLocal.String())), 5*time.Second)
+	return c
+}
+
+// The client host has no default route of its own, so defaultroute puts
+// one through the tunnel (and pins the server's address outside it).
+func (tp *topo) startClientProcess(t *testing.T, ifname string, options ...string) *netns.Process {
+	args := append([]string{srvUnder.Addr().String(), "ifname", ifname, "defaultroute"}, options...)
+	return tp.cli.Start(t, filepath.Join(binDir, "pptp"), args...)
+}
+
+// stop sends SIGTERM and checks the client leaves cleanly and quickly.
+func (c *client) stop(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	c.p.Signal(syscall.SIGTERM)
+	code, err := c.p.Wait(10 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("client exit: code %d, %v\n%s", code, err, c.p.Output())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("client took %v to tear down", d)
+	}
+}
+
+// checkTraffic pings across the tunnel both ways and moves 20 MiB each
+// way between the client and the LAN host, verified byte for byte.
+func (tp *topo) checkTraffic(t *testing.T, c *client) {
+	t.Helper()
+	netns.Ping(t, tp.cli, lanHost.Addr(), 3, 5*time.Second)
+	netns.Ping(t, tp.lan, c.local, 3, 5*time.Second)
+	netns.Ping(t, tp.cli, tunLocal, 2, 5*time.Second)
+	up := netns.TransferTCP(t, tp.cli, tp.lan, lanHost.Addr(), 20<<20)
+	down := netns.TransferTCP(t, tp.lan, tp.cli, c.local, 20<<20)
+	t.Logf("client->LAN %v, LAN->client %v", up, down)
+}
+
+func TestTunnel(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		server     []string
+		client     []string
+		wantAuth   string
+		wantMPPE   string
+		wantClient string
+	}{
+		{name: "mschapv2-mppe128-stateless",
+			server: []string{"refuse-pap", "refuse-chap", "refuse-mschap", "require-mschap-v2", "require-mppe-128"},
+			client: nil, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-128 stateless"`, wantClient: "MPPE-128 stateless enabled"},
+		{name: "mschapv2-mppe128-stateful",
+			server: []string{"require-mschap-v2", "require-mppe-128", "mppe-stateful"},
+			client: []string{"mppe-stateful"}, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-128 stateful"`, wantClient: "MPPE-128 stateful enabled"},
+		{name: "mschapv2-mppe40",
+			server: []string{"require-mschap-v2", "require-mppe-40"},
+			client: []string{"require-mppe-40"}, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-40 stateless"`, wantClient: "MPPE-40 stateless enabled"},
+		{name: "chapmd5-nomppe",
+			server: []string{"require-chap", "nomppe"},
+			client: []string{"nomppe"}, wantAuth: "CHAP-MD5", wantMPPE: `mppe_send=none`},
+		{name: "pap-nomppe",
+			server: []string{"require-pap", "nomppe"},
+			client: []string{"nomppe"}, wantAuth: "PAP", wantMPPE: `mppe_send=none`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := newTopo(t)
+			srv := tp.startServer(t, tc.server...)
+			c := tp.startClient(t, "ppp0", append([]string{"name", user, "password", password}, tc.client...)...)
+			line := srv.WaitFor(t, regexp.MustCompile(`msg="session up".*`), 5*time.Second)
+			if !strings.Contains(line, "auth="+tc.wantAuth) || !strings.Contains(line, tc.wantMPPE) || !strings.Contains(line, "user="+user) {
+				t.Errorf("server session line %q, want auth=%s and %s", line, tc.wantAuth, tc.wantMPPE)
+			}
+			if tc.wantClient != "" && !strings.Contains(c.p.Output(), tc.wantClient) {
+				t.Errorf("client does not report %q:\n%s", tc.wantClient, c.p.Output())
+			}
+			tp.checkTraffic(t, c)
+			c.stop(t)
+			down := srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="call cleared by peer".*`), 5*time.Second)
+			t.Log(down)
+			if strings.Contains(c.p.Output(), "level=ERROR") {
+				t.Errorf("client logged errors:\n%s", c.p.Output())
+			}
+		})
+	}
+}
+
+func TestWrongPasswordThenRightOne(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t)
+	bad := tp.startClientProcess(t, "ppp0", "name", user, "password", "wrong")
+	code, _ := bad.Wait(20 * time.Second)
+	if code != 19 {
+		t.Errorf("client with a wrong password exited %d, want 19 (pppd's authentication failure)\n%s", code, bad.Output())
+	}
+	if !strings.Contains(bad.Output(), "authentication failed") {
+		t.Errorf("client does not say authentication failed:\n%s", bad.Output())
+	}
+	srv.WaitFor(t, regexp.MustCompile(`level=WARN msg="login failed" user=alice peer=10\.0\.1\.2 reason="wrong password"`), 5*time.Second)
+	// The server keeps serving.
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)
+	c.stop(t)
+}
+
+func TestClientRefusesMPPEServerRequiresIt(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t) // defaults: MS-CHAP-v2 and MPPE-128 required
+	cl := tp.startClientProcess(t, "ppp0", "name", user, "password", password, "nomppe")
+	code, _ := cl.Wait(30 * time.Second)
+	if code == 0 {
+		t.Fatalf("client without MPPE connected to a server that requires it:\n%s", cl.Output())
+	}
+	if !strings.Contains(cl.Output(), "encryption") && !strings.Contains(cl.Output(), "MPPE") {
+		t.Errorf("client's error does not mention encryption:\n%s", cl.Output())
+	}
+	srv.WaitFor(t, regexp.MustCompile(`msg="session down".*MPPE`), 10*time.Second)
+	if strings.Contains(srv.Output(), `msg="session up"`) {
+		t.Error("server brought a session up without MPPE")
+	}
+}
+
+func TestMalformedControlMessages(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t)
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+
+	hdr := func(length uint16, msgType uint16, cookie uint32, body int) []byte {
+		b := make([]byte, 12+body)
+		binary.BigEndian.PutUint16(b[0:], length)
+		binary.BigEndian.PutUint16(b[2:], 1)
+		binary.BigEndian.PutUint32(b[4:], cookie)
+		binary.BigEndian.PutUint16(b[8:], msgType)
+		return b
+	}
+	sccrq := hdr(156, 1, 0x1a2b3c4d, 144)
+	binary.BigEndian.PutUint16(sccrq[12:], 0x0100)
+	attacks := map[string][]byte{
+		"bad cookie":          hdr(156, 1, 0xdeadbeef, 144),
+		"length below header": hdr(5, 1, 0x1a2b3c4d, 0),
+		"zero length":         hdr(0, 1, 0x1a2b3c4d, 0),
+		"huge length":         hdr(65535, 1, 0x1a2b3c4d, 100),
+		"wrong length":        hdr(40, 1, 0x1a2b3c4d, 28),
+		"unknown type":        hdr(16, 99, 0x1a2b3c4d, 4),
+		"truncated":           sccrq[:60],
+		"call before start":   hdr(168, 7, 0x1a2b3c4d, 156),
+		"garbage":             []byte("GET / HTTP/1.0\r\n\r\n"),
+	}
+	for name, payload := range attacks {
+		conn := tp.cli.Dial(t, "tcp", net.JoinHostPort(srvUnder.Addr().String(), "1723"))
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := conn.Write(payload); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// The server answers what it can and closes; it must neither
+		// crash nor keep the connection hanging open.
+		buf := make([]byte, 512)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() && name != "truncated" {
+					t.Errorf("%s: server kept the connection open", name)
+				}
+				break
+			}
+		}
+		conn.Close()
+	}
+	// A valid start followed by garbage on an established connection.
+	conn := tp.cli.Dial(t, "tcp", net.JoinHostPort(srvUnder.Addr().String(), "1723"))
+	conn.Write(sccrq)
+	conn.Write(hdr(16, 99, 0x1a2b3c4d, 4))
+	conn.Write(hdr(3, 1, 0x1a2b3c4d, 0))
+	conn.Close()
+
+	select {
+	case <-srv.Done():
+		t.Fatalf("server died:\n%s", srv.Output())
+	default:
+	}
+	// The good session is unharmed, and new sessions still work.
+	tp.checkTraffic(t, c)
+	c2 := tp.startClient(t, "ppp1", "name", user, "password", password)
+	netns.Ping(t, tp.cli, tunLocal, 2, 5*time.Second)
+	c2.stop(t)
+	c.stop(t)
+	if strings.Contains(srv.Output(), "panic") {
+		t.Errorf("server output mentions a panic:\n%s", srv.Output())
+	}
+}
