@@ -82,6 +82,9 @@ type Config struct {
 	FSM          ppp.Config
 	// ConnectTimeout bounds reaching the server and placing the call.
 	ConnectTimeout time.Duration
+	// GREWait is how long after placing the call we wait for the first
+	// GRE packet before declaring GRE blocked (default 10 s).
+	GREWait time.Duration
 
 	Log *slog.Logger
 }
@@ -117,6 +120,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 15 * time.Second
+	}
+	if cfg.GREWait == 0 {
+		cfg.GREWait = 10 * time.Second
 	}
 	return &Client{cfg: cfg, log: cfg.Log, Up: make(chan struct{})}
 }
@@ -274,11 +280,25 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 	}()
 
+	// A server that answers on TCP but whose GRE never arrives is behind
+	// a firewall or NAT that drops IP protocol 47: say so quickly instead
+	// of letting LCP time out.
+	greWatch := time.NewTimer(c.cfg.GREWait)
+	defer greWatch.Stop()
+
 	var runErr error
 	userStop := false
 loop:
 	for {
 		select {
+		case <-greWatch.C:
+			if dp.Stats.RxControl.Load() == 0 && dp.Stats.RxPackets.Load() == 0 {
+				scancel()
+				<-sessDone
+				link.cleanup()
+				c.clearCall(conn, callID, ctrl, ctrlErr, log)
+				return fail(ExitConnectFailed, "GRE blocked: the control connection to %v works but no GRE (IP protocol 47) packet came back in %v; a firewall or NAT between us drops it", srv.Addr(), c.cfg.GREWait)
+			}
 		case err := <-sessDone:
 			link.cleanup()
 			runErr = c.sessionError(err, authFailed.Load(), dp)

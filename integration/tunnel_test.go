@@ -304,3 +304,60 @@ func TestMalformedControlMessages(t *testing.T) {
 		t.Errorf("server output mentions a panic:\n%s", srv.Output())
 	}
 }
+
+func TestServerUnreachable(t *testing.T) {
+	tp := newTopo(t) // no pptpd started: the port is closed
+	cl := tp.startClientProcess(t, "ppp0", "name", user, "password", password)
+	code, _ := cl.Wait(20 * time.Second)
+	if code != 8 || !strings.Contains(cl.Output(), "server unreachable") {
+		t.Errorf("exit %d, want 8 with \"server unreachable\":\n%s", code, cl.Output())
+	}
+}
+
+func TestGREBlocked(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft (package nftables) is needed to block GRE in a test host")
+	}
+	tp := newTopo(t)
+	tp.startServer(t)
+	// The server's host drops every GRE packet it would send.
+	tp.srv.MustRun(t, "nft", "add table inet t; add chain inet t out { type filter hook output priority 0; }; add rule inet t out meta l4proto gre drop")
+	start := time.Now()
+	cl := tp.startClientProcess(t, "ppp0", "name", user, "password", password)
+	code, _ := cl.Wait(30 * time.Second)
+	if code != 8 || !strings.Contains(cl.Output(), "GRE blocked") {
+		t.Errorf("exit %d, want 8 with \"GRE blocked\":\n%s", code, cl.Output())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v to notice", d)
+	}
+}
+
+// TestZeroConfig runs pptpd exactly as the README's first command does:
+// no flags, no /etc/pptpd.conf, no secrets files. It must serve poptop's
+// default addresses and print a generated password that works.
+func TestZeroConfig(t *testing.T) {
+	for _, f := range []string{"/etc/pptpd.conf", "/etc/ppp/chap-secrets", "/etc/ppp/pap-secrets"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Skipf("%s exists on this machine; the zero-configuration run would read it", f)
+		}
+	}
+	tp := newTopo(t)
+	srv := tp.srv.Start(t, filepath.Join(binDir, "pptpd"), "--fg")
+	passRE := regexp.MustCompile(`password: (\S+)`)
+	line := srv.WaitFor(t, passRE, 10*time.Second)
+	pass := passRE.FindStringSubmatch(line)[1]
+	srv.WaitFor(t, regexp.MustCompile(`pptpd listening`), 10*time.Second)
+	if strings.Count(srv.Output(), pass) != 1 {
+		t.Errorf("the generated password appears %d times in the output, want once", strings.Count(srv.Output(), pass))
+	}
+	c := tp.startClient(t, "ppp0", "name", "vpn", "password", pass)
+	if c.local != netip.MustParseAddr("192.168.0.234") {
+		t.Errorf("client got %v, want poptop's first default address 192.168.0.234", c.local)
+	}
+	if !strings.Contains(c.p.Output(), "MPPE-128 stateless enabled") {
+		t.Errorf("defaults did not give MPPE-128:\n%s", c.p.Output())
+	}
+	netns.Ping(t, tp.cli, tunLocal, 2, 5*time.Second)
+	c.stop(t)
+}
