@@ -88,12 +88,12 @@ type Call struct {
 	resetSent time.Time
 
 	// Send half.
-	txMu       sync.Mutex
-	snd        *gre.Sender
-	enc        *mppe.Encrypter
-	acfc, pfc  bool
-	peerMRU    int
-	queue      [][]byte
+	txMu      sync.Mutex
+	snd       *gre.Sender
+	enc       *mppe.Encrypter
+	acfc, pfc bool
+	peerMRU   int
+	queue     [][]byte
 	// unsent counts packets the send goroutine numbered that are not yet
 	// handed to the kernel. While it is non-zero nobody else may send a
 	// numbered packet for the call, or it would overtake them and the
