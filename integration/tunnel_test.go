@@ -361,3 +361,41 @@ func TestZeroConfig(t *testing.T) {
 	netns.Ping(t, tp.cli, tunLocal, 2, 5*time.Second)
 	c.stop(t)
 }
+
+// TestProxyARPAndMTU hands out addresses from the LAN's own subnet with
+// proxyarp, so the LAN host reaches clients with no route of its own, and
+// checks that mtu/mru reach the client's interface and the server's route.
+func TestProxyARPAndMTU(t *testing.T) {
+	netns.RequireRoot(t)
+	tp := &topo{cli: netns.NewHost(t, "cli"), srv: netns.NewHost(t, "srv"), lan: netns.NewHost(t, "lan"), dir: t.TempDir()}
+	netns.Connect(t, tp.cli, tp.srv, cliUnder, srvUnder)
+	netns.Connect(t, tp.srv, tp.lan, srvLAN, lanHost)
+	tp.srv.Sysctl(t, "net.ipv4.ip_forward", "1")
+	conf := filepath.Join(tp.dir, "pptpd.conf")
+	opts := filepath.Join(tp.dir, "options")
+	write(t, filepath.Join(tp.dir, "chap-secrets"), fmt.Sprintf("%s * %q *\n", user, password))
+	write(t, conf, fmt.Sprintf("option %s\nlocalip 10.0.2.1\nremoteip 10.0.2.100-110\n", opts))
+	write(t, opts, "proxyarp\nmru 1300\nchap-secrets "+filepath.Join(tp.dir, "chap-secrets")+"\n")
+	srv := tp.srv.Start(t, filepath.Join(binDir, "pptpd"), "--fg", "--conf", conf)
+	srv.WaitFor(t, regexp.MustCompile(`pptpd listening`), 10*time.Second)
+	p := tp.cli.Start(t, filepath.Join(binDir, "pptp"), srvUnder.Addr().String(), "name", user, "password", password, "mtu", "1280", "mru", "1280", "defaultroute")
+	p.WaitFor(t, regexp.MustCompile(`local  IP address 10\.0\.2\.100`), 20*time.Second)
+	out := tp.cli.MustRun(t, "ip", "link", "show", "ppp0")
+	if !strings.Contains(out, "mtu 1280") {
+		t.Errorf("client interface: want mtu 1280:\n%s", out)
+	}
+	out = tp.srv.MustRun(t, "ip", "route", "show", "10.0.2.100")
+	if !strings.Contains(out, "mtu 1280") {
+		t.Errorf("server route must carry the client's MRU of 1280:\n%s", out)
+	}
+	// The LAN host has no route to the client; proxy ARP on the server
+	// answers for the client's address.
+	netns.Ping(t, tp.lan, netip.MustParseAddr("10.0.2.100"), 3, 5*time.Second)
+	netns.TransferTCP(t, tp.lan, tp.cli, netip.MustParseAddr("10.0.2.100"), 4<<20)
+	p.Signal(syscall.SIGTERM)
+	p.Wait(10 * time.Second)
+	srv.WaitFor(t, regexp.MustCompile(`session down`), 5*time.Second)
+	if out := tp.srv.MustRun(t, "ip", "neigh", "show", "proxy"); strings.Contains(out, "10.0.2.100") {
+		t.Errorf("proxy ARP entry left behind after the session:\n%s", out)
+	}
+}
