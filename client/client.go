@@ -227,6 +227,9 @@ func (c *Client) Run(ctx context.Context) error {
 	sess := session.New(scfg, link, session.Hooks{
 		Up: func(i session.Info) {
 			c.info.Store(&i)
+			if i.MPPE.Send.On {
+				log.Info(fmt.Sprintf("%v enabled", i.MPPE.Send))
+			}
 			log.Info(fmt.Sprintf("local  IP address %v", i.Local))
 			log.Info(fmt.Sprintf("remote IP address %v", i.Peer))
 			for n, d := range i.DNS {
@@ -235,9 +238,6 @@ func (c *Client) Run(ctx context.Context) error {
 					which = "secondary"
 				}
 				log.Info(fmt.Sprintf("%s   DNS address %v", which, d))
-			}
-			if i.MPPE.Send.On {
-				log.Info(fmt.Sprintf("%v enabled", i.MPPE.Send))
 			}
 			if c.cfg.UsePeerDNS {
 				if err := writePeerDNS(i.DNS); err != nil {
