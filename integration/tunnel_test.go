@@ -32,7 +32,14 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			cmd := exec.Command("go", "build", "-o", dir, "github.com/gopptp/gopptp/cmd/pptpd", "github.com/gopptp/gopptp/cmd/pptp")
+			// GOPPTP_RACE=1 builds the binaries with the race detector,
+			// which then watches the server, client and data path.
+			args := []string{"build", "-o", dir}
+			if os.Getenv("GOPPTP_RACE") != "" {
+				args = append(args, "-race")
+			}
+			args = append(args, "github.com/gopptp/gopptp/cmd/pptpd", "github.com/gopptp/gopptp/cmd/pptp")
+			cmd := exec.Command("go", args...)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
 				fmt.Fprintln(os.Stderr, "building the binaries:", err)
@@ -91,6 +98,7 @@ func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
 		"pap-secrets " + filepath.Join(tp.dir, "pap-secrets"), "ms-dns 10.0.2.53"}, options...)
 	write(t, opts, strings.Join(lines, "\n")+"\n")
 	p := tp.srv.Start(t, filepath.Join(binDir, "pptpd"), "--fg", "--debug", "--conf", conf)
+	noRaces(t, p)
 	p.WaitFor(t, regexp.MustCompile(`pptpd listening`), 10*time.Second)
 	tp.server = p
 	return p
@@ -126,7 +134,19 @@ func (tp *topo) startClient(t *testing.T, ifname string, options ...string) *cli
 // one through the tunnel (and pins the server's address outside it).
 func (tp *topo) startClientProcess(t *testing.T, ifname string, options ...string) *netns.Process {
 	args := append([]string{srvUnder.Addr().String(), "ifname", ifname, "defaultroute"}, options...)
-	return tp.cli.Start(t, filepath.Join(binDir, "pptp"), args...)
+	p := tp.cli.Start(t, filepath.Join(binDir, "pptp"), args...)
+	noRaces(t, p)
+	return p
+}
+
+// noRaces fails the test if the race detector (GOPPTP_RACE=1) reported
+// anything in p's output while the test ran.
+func noRaces(t *testing.T, p *netns.Process) {
+	t.Cleanup(func() {
+		if strings.Contains(p.Output(), "DATA RACE") {
+			t.Errorf("data race:\n%s", p.Output())
+		}
+	})
 }
 
 // stop sends SIGTERM and checks the client leaves cleanly and quickly.
@@ -300,7 +320,7 @@ func TestMalformedControlMessages(t *testing.T) {
 	netns.Ping(t, tp.cli, tunLocal, 2, 5*time.Second)
 	c2.stop(t)
 	c.stop(t)
-	if strings.Contains(srv.Output(), "panic") {
+	if strings.Contains(srv.Output(), "panic") || strings.Contains(srv.Output(), "DATA RACE") {
 		t.Errorf("server output mentions a panic:\n%s", srv.Output())
 	}
 }
