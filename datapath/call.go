@@ -44,6 +44,7 @@ type Stats struct {
 	DropWindow         atomic.Uint64 // sent packets dropped: peer window and queue full
 	DropSeq            atomic.Uint64 // received packets dropped as duplicate or late
 	Lost               atomic.Uint64 // sequence numbers never received
+	Reordered          atomic.Uint64 // received out of order, delivered in order
 	DropMPPE           atomic.Uint64 // received packets MPPE refused
 	DropPlain          atomic.Uint64 // unencrypted IP received while MPPE is on
 	DropNotUp          atomic.Uint64 // IP before or after the network phase
@@ -82,7 +83,7 @@ type Call struct {
 	removed   atomic.Bool
 
 	// Receive half: only the GRE reader goroutine touches these.
-	recv      gre.Receiver
+	ro        reorder
 	ackMarked bool // already in this batch's list of calls owing an ack
 	rxBatch   int  // packets accepted in the current receive batch
 	resetSent time.Time

@@ -82,7 +82,10 @@ type Config struct {
 	// DefaultCall sends every packet read from the TUN device to the one
 	// call that is up, whatever its destination (the client).
 	DefaultCall bool
-	Log         *slog.Logger
+	// ReorderTimeout is how long out-of-order packets wait for a missing
+	// one (default DefaultReorderTimeout).
+	ReorderTimeout time.Duration
+	Log            *slog.Logger
 }
 
 // Counters of packets the engine could not give to any call.
@@ -97,16 +100,18 @@ type Counters struct {
 
 // Engine is the data plane shared by all calls of a server or client.
 type Engine struct {
-	cfg      Config
-	log      *slog.Logger
-	calls    [1 << 16]atomic.Pointer[Call]
-	routes   addrTable
-	defCall  atomic.Pointer[Call]
-	Counters Counters
+	cfg            Config
+	log            *slog.Logger
+	reorderTimeout time.Duration
+	calls          [1 << 16]atomic.Pointer[Call]
+	routes         addrTable
+	defCall        atomic.Pointer[Call]
+	Counters       Counters
 
 	ctlMu  sync.Mutex
 	ctlW   *BatchWriter
 	ctlMsg [1]Message
+	send   sendFunc
 }
 
 // NewEngine returns an engine over cfg's socket and device.
@@ -114,7 +119,22 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, ctlW: cfg.GRE.NewWriter(1)}
+	if cfg.ReorderTimeout <= 0 {
+		cfg.ReorderTimeout = DefaultReorderTimeout
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log, reorderTimeout: cfg.ReorderTimeout}
+	if cfg.GRE != nil {
+		e.ctlW = cfg.GRE.NewWriter(1)
+	}
+	return e
+}
+
+// sendFunc, when set, replaces the socket for packets sent one at a time
+// (tests run engines without sockets).
+type sendFunc func(pkt []byte, dst netip.Addr)
+
+func (e *Engine) setSend(f sendFunc) {
+	e.send = f
 }
 
 // ErrCallIDInUse is returned by AddCall for a Call ID already taken.
@@ -162,6 +182,10 @@ func (e *Engine) routeDel(c *Call, peer netip.Addr) {
 // sendOne sends one packet outside the batched paths (control frames,
 // delayed acks, queued packets).
 func (e *Engine) sendOne(pkt []byte, dst netip.Addr) {
+	if e.send != nil {
+		e.send(pkt, dst)
+		return
+	}
 	e.ctlMu.Lock()
 	e.ctlMsg[0] = Message{Buf: pkt, Dst: dst}
 	err := e.ctlW.Write(e.ctlMsg[:])
@@ -209,25 +233,42 @@ type rxBatch struct {
 	touched []*Call
 	ackBufs [][gre.MaxHeaderLen]byte
 	ackMsgs []Message
+	holding []*Call // calls with packets in their reorder queue
 	now     time.Time
 }
 
-func (e *Engine) receiveLoop() error {
+func newRxBatch() *rxBatch {
 	b := &rxBatch{
 		bufs: make([][]byte, batchSize), sizes: make([]int, batchSize),
-		tunBufs: make([][]byte, batchSize), tunOut: make([][]byte, 0, batchSize),
+		// One batch can release a full reorder queue on top of its own
+		// packets.
+		tunBufs: make([][]byte, batchSize+reorderSlots), tunOut: make([][]byte, 0, batchSize+reorderSlots),
 		touched: make([]*Call, 0, batchSize), ackBufs: make([][gre.MaxHeaderLen]byte, batchSize),
 		ackMsgs: make([]Message, 0, batchSize),
 	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, rxBufSize)
+	}
+	for i := range b.tunBufs {
 		b.tunBufs[i] = make([]byte, tunBufSize)
 	}
+	return b
+}
+
+func (e *Engine) receiveLoop() error {
+	b := newRxBatch()
 	r := e.cfg.GRE.NewReader(b.bufs)
 	ackW := e.cfg.GRE.NewWriter(batchSize)
+	var deadline time.Time
 	for {
+		// Wake up in time to release packets held for reordering even
+		// when nothing else arrives.
+		if d := e.reorderDeadline(b); !d.Equal(deadline) {
+			deadline = d
+			e.cfg.GRE.file.SetReadDeadline(d)
+		}
 		n, err := r.Read(b.sizes)
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			if closed(err) {
 				return nil
 			}
@@ -244,11 +285,17 @@ func (e *Engine) receiveLoop() error {
 			}
 			e.receive(b, b.bufs[i][:b.sizes[i]])
 		}
-		if len(b.tunOut) > 0 && e.cfg.TUN != nil {
-			if _, err := e.cfg.TUN.Write(b.tunOut, tunOffset); err != nil && !closed(err) {
-				e.log.Debug("TUN write failed", "err", err)
+		if len(b.holding) > 0 {
+			kept := b.holding[:0]
+			for _, c := range b.holding {
+				if e.expireReorder(b, c) {
+					kept = append(kept, c)
+				}
 			}
+			clear(b.holding[len(kept):])
+			b.holding = kept
 		}
+		e.flushTUN(b)
 		b.ackMsgs = b.ackMsgs[:0]
 		for i, c := range b.touched {
 			c.ackMarked = false
@@ -302,15 +349,28 @@ func (e *Engine) receive(b *rxBatch, pkt []byte) {
 	if !h.HasSeq {
 		return
 	}
-	v, lost := c.recv.Receive(h.Seq)
-	if !v.Accepted() {
-		c.Stats.DropSeq.Add(1)
+	if c.removed.Load() {
 		return
 	}
-	if lost > 0 {
-		c.Stats.Lost.Add(uint64(lost))
+	e.sequence(b, c, h.Seq, payload)
+}
+
+// flushTUN writes the IP packets collected so far to the TUN device.
+func (e *Engine) flushTUN(b *rxBatch) {
+	if len(b.tunOut) > 0 && e.cfg.TUN != nil {
+		if _, err := e.cfg.TUN.Write(b.tunOut, tunOffset); err != nil && !closed(err) {
+			e.log.Debug("TUN write failed", "err", err)
+		}
 	}
-	c.rxHighest.Store(h.Seq)
+	b.tunOut = b.tunOut[:0]
+}
+
+// accept processes a packet in sequence: acknowledgement bookkeeping, then
+// the PPP frame (step 5 and on).
+func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
+	// We acknowledge what we delivered, as pptp-linux does: the peer's
+	// window opens only for packets that left the reorder queue.
+	c.rxHighest.Store(seq)
 	c.ackOwed.Store(true)
 	c.rxBatch++
 	if !c.ackMarked {
@@ -321,6 +381,10 @@ func (e *Engine) receive(b *rxBatch, pkt []byte) {
 	if err != nil {
 		e.Counters.Malformed.Add(1)
 		return
+	}
+	if len(b.tunOut) == len(b.tunBufs) {
+		// Reorder queues released more than one batch holds.
+		e.flushTUN(b)
 	}
 	tb := b.tunBufs[len(b.tunOut)]
 	switch proto {

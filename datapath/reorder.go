@@ -1,0 +1,149 @@
+package datapath
+
+import "time"
+
+// reorderSlots bounds how far ahead of the next expected packet a packet
+// may arrive and still be held: a gap wider than this is loss, not
+// reordering, and waiting for it would only add latency.
+const reorderSlots = 32
+
+// DefaultReorderTimeout is how long packets wait for a missing earlier one
+// before it is given up as lost. pptp-linux waits 0.3 s; reordering on real
+// paths resolves in a few milliseconds, and every millisecond held is
+// latency added to everything behind the gap.
+const DefaultReorderTimeout = 50 * time.Millisecond
+
+// reorder restores the order of a call's GRE packets (RFC 2637 4.3 allows
+// the receiver to reorder instead of dropping). It is owned by the engine's
+// receive goroutine.
+type reorder struct {
+	next    uint32 // sequence number expected next
+	started bool
+	held    int
+	since   time.Time // when the oldest packet still held began waiting
+	listed  bool      // in the engine's list of calls holding packets
+	slots   [reorderSlots]reorderSlot
+}
+
+type reorderSlot struct {
+	valid bool
+	seq   uint32
+	n     int
+	buf   []byte
+}
+
+// sequence puts a packet with sequence number seq in order: delivered at
+// once when it is the next expected, held when it is a little ahead, and
+// dropped when it is late or a duplicate.
+func (e *Engine) sequence(b *rxBatch, c *Call, seq uint32, payload []byte) {
+	r := &c.ro
+	if !r.started {
+		r.started, r.next = true, seq
+	}
+	d := int32(seq - r.next)
+	switch {
+	case d < 0:
+		c.Stats.DropSeq.Add(1) // late (its gap was given up) or duplicate
+	case d == 0:
+		e.accept(b, c, seq, payload)
+		r.next++
+		e.drainReorder(b, c)
+	case d >= reorderSlots:
+		// Too far ahead to wait for the gap: deliver what is held, count
+		// the rest as lost, and resume from this packet.
+		e.flushReorder(b, c)
+		c.Stats.Lost.Add(uint64(seq - r.next))
+		r.next = seq
+		e.accept(b, c, seq, payload)
+		r.next++
+	default:
+		s := &r.slots[seq%reorderSlots]
+		if s.valid {
+			c.Stats.DropSeq.Add(1) // the same packet twice
+			return
+		}
+		if s.buf == nil {
+			s.buf = make([]byte, rxBufSize) // once per slot per call, only if the path reorders
+		}
+		s.valid, s.seq, s.n = true, seq, copy(s.buf, payload)
+		if r.held == 0 {
+			r.since = b.now
+		}
+		r.held++
+		if !r.listed {
+			r.listed = true
+			b.holding = append(b.holding, c)
+		}
+	}
+}
+
+// drainReorder delivers held packets that are next in order.
+func (e *Engine) drainReorder(b *rxBatch, c *Call) {
+	r := &c.ro
+	for r.held > 0 {
+		s := &r.slots[r.next%reorderSlots]
+		if !s.valid || s.seq != r.next {
+			return
+		}
+		s.valid = false
+		r.held--
+		c.Stats.Reordered.Add(1)
+		e.accept(b, c, s.seq, s.buf[:s.n])
+		r.next++
+	}
+}
+
+// flushReorder delivers every held packet in order, counting the gaps
+// between them as lost.
+func (e *Engine) flushReorder(b *rxBatch, c *Call) {
+	r := &c.ro
+	base := r.next
+	for i := uint32(0); i < reorderSlots && r.held > 0; i++ {
+		seq := base + i
+		s := &r.slots[seq%reorderSlots]
+		if !s.valid || s.seq != seq {
+			continue // not held, or delivered by an earlier drain
+		}
+		c.Stats.Lost.Add(uint64(seq - r.next))
+		r.next = seq
+		e.drainReorder(b, c)
+	}
+}
+
+// expireReorder gives up the gap in front of packets that waited longer
+// than the reorder timeout. It reports whether the call still holds
+// packets.
+func (e *Engine) expireReorder(b *rxBatch, c *Call) bool {
+	r := &c.ro
+	for r.held > 0 && b.now.Sub(r.since) >= e.reorderTimeout {
+		// Skip to the first held packet and deliver from there.
+		for i := uint32(0); i < reorderSlots; i++ {
+			s := &r.slots[(r.next+i)%reorderSlots]
+			if s.valid && s.seq == r.next+i {
+				c.Stats.Lost.Add(uint64(i))
+				r.next += i
+				break
+			}
+		}
+		e.drainReorder(b, c)
+		r.since = b.now
+	}
+	if r.held == 0 {
+		r.listed = false
+		return false
+	}
+	return true
+}
+
+// reorderDeadline returns when the receive loop must wake up at the latest
+// to expire held packets, or the zero time when none are held.
+func (e *Engine) reorderDeadline(b *rxBatch) time.Time {
+	var d time.Time
+	for _, c := range b.holding {
+		t := c.ro.since.Add(e.reorderTimeout)
+		if d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	return d
+}
