@@ -54,6 +54,9 @@ type Config struct {
 	NBNS     [2]netip.Addr
 	Verifier auth.Verifier
 	ProxyARP bool
+	// AuthRetries is how many more MS-CHAP attempts a peer gets after a
+	// wrong password (auth.DefaultRetries is what Windows servers allow).
+	AuthRetries int
 
 	EchoInterval time.Duration
 	EchoFailure  int
@@ -446,8 +449,9 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 		Role: session.Server, Name: s.cfg.Name, MRU: s.cfg.MRU,
 		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
 		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
-		IPCP: ipcp.Config{Local: lease.Local, Peer: lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
-		MPPE: s.cfg.MPPE, Log: slog,
+		AuthRetries: s.cfg.AuthRetries,
+		IPCP:        ipcp.Config{Local: lease.Local, Peer: lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
+		MPPE:        s.cfg.MPPE, Log: slog,
 	}
 	hooks := session.Hooks{
 		Up: func(i session.Info) {

@@ -51,6 +51,9 @@ type Config struct {
 	// Server side.
 	Require  []ppp.AuthMethod // methods to ask for, by preference
 	Verifier auth.Verifier
+	// AuthRetries is how many more MS-CHAP attempts a peer gets after a
+	// wrong password (Windows prompts its user again).
+	AuthRetries int
 	PeerAddr netip.Addr // the peer's underlay address, for logs and back-ends
 
 	// Client side.
@@ -355,7 +358,12 @@ func (s *Session) lcpUp(r lcp.Result) {
 			return
 		}
 		s.asrv = auth.NewServer(r.Auth, s.cfg.Name, s.sender(r.Auth.Protocol()), s.newTimer(func() { s.asrv.Timeout() }),
-			auth.ServerHooks{Verify: s.verify, Done: s.serverAuthDone})
+			auth.ServerHooks{Verify: s.verify, Done: s.serverAuthDone, Retry: func(user string, res *auth.Result) {
+				if s.hooks.AuthFailed != nil {
+					s.hooks.AuthFailed(user, res.Reason)
+				}
+			}})
+		s.asrv.SetRetries(s.cfg.AuthRetries)
 		s.asrv.Start()
 	case Client:
 		if r.PeerAuth == ppp.AuthNone {

@@ -182,6 +182,7 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 		Auth:         policy.AuthMethods(pol.Auth),
 		MPPE:         policy.MPPE(pol.MPPE),
 		ProxyARP:     opts.ProxyARP,
+		AuthRetries:  auth.DefaultRetries,
 		EchoInterval: echo,
 		EchoFailure:  failures,
 		FSM:          fsm,

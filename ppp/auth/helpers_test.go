@@ -17,10 +17,11 @@ import (
 type fakeTimer struct {
 	running bool
 	starts  int
+	d       time.Duration // the last duration started
 }
 
-func (t *fakeTimer) Start(time.Duration) { t.running = true; t.starts++ }
-func (t *fakeTimer) Stop()               { t.running = false }
+func (t *fakeTimer) Start(d time.Duration) { t.running = true; t.starts++; t.d = d }
+func (t *fakeTimer) Stop()                 { t.running = false }
 
 // recorder collects the packets an LCP instance sends.
 type recorder struct{ pkts []ppp.Packet }

@@ -16,13 +16,25 @@ const (
 	ChallengeInterval = 3 * time.Second
 	MaxChallenges     = 10
 	PAPTimeout        = 30 * time.Second
+	// RetryTimeout is how long an MS-CHAP peer allowed to retry has to
+	// answer: Windows asks its user for the password again, so the
+	// short timeout is off (RFC 2759 section 6).
+	RetryTimeout = 60 * time.Second
 )
+
+// DefaultRetries is how many further MS-CHAP responses a peer may send
+// after a wrong one (R=1 in the Failure), as Windows servers allow: three
+// attempts in all.
+const DefaultRetries = 2
 
 // ServerHooks connect a Server to its session.
 type ServerHooks struct {
 	// Verify must start the (possibly slow) verification of req on another
 	// goroutine and later call Server.Complete on the session goroutine.
 	Verify func(req *Request)
+	// Retry reports a failed MS-CHAP attempt after which the peer may try
+	// again (every failed attempt is worth a log line).
+	Retry func(user string, res *Result)
 	// Done reports the end of authentication: res.OK says how it went.
 	// On failure the session terminates the link.
 	Done func(res *Result)
@@ -53,13 +65,19 @@ type Server struct {
 	req       *Request
 	last      ppp.Packet // our final Success/Failure, repeated on a duplicate response
 	user      string
+	retries   int        // MS-CHAP retries left
+	retryFail ppp.Packet // the R=1 Failure, repeated if the peer missed it
 }
 
 // NewServer returns an authenticator for method. send transmits a packet
 // of the method's protocol (PAP or CHAP).
 func NewServer(method ppp.AuthMethod, name string, send func(ppp.Packet), timer ppp.Timer, hooks ServerHooks) *Server {
-	return &Server{method: method, name: name, send: send, timer: timer, hooks: hooks}
+	return &Server{method: method, name: name, send: send, timer: timer, hooks: hooks, retries: DefaultRetries}
 }
+
+// SetRetries sets how many further MS-CHAP attempts a peer gets after a
+// wrong response (0: none, the link ends at the first failure).
+func (s *Server) SetRetries(n int) { s.retries = max(n, 0) }
 
 // Method returns the authentication method.
 func (s *Server) Method() ppp.AuthMethod { return s.method }
@@ -88,15 +106,19 @@ func (s *Server) Stop() {
 }
 
 func (s *Server) sendChallenge() {
+	s.newChallenge()
+	s.id++
+	s.tries = 1
+	s.transmitChallenge()
+}
+
+func (s *Server) newChallenge() {
 	n := 16
 	if s.method == ppp.AuthMSCHAPv1 {
 		n = 8 // RFC 2433: MS-CHAP challenges are 8 octets
 	}
 	s.challenge = make([]byte, n)
 	rand.Read(s.challenge)
-	s.id++
-	s.tries = 1
-	s.transmitChallenge()
 }
 
 func (s *Server) transmitChallenge() {
@@ -164,6 +186,9 @@ func (s *Server) inputCHAP(p ppp.Packet) {
 		return // Challenge/Success/Failure from the peer are not for us
 	}
 	if p.ID != s.id {
+		if s.state == srvWaiting && s.retryFail.Code != 0 && p.ID == s.retryFail.ID {
+			s.send(s.retryFail) // the peer missed the Failure inviting a retry
+		}
 		return // a response to an old challenge
 	}
 	switch s.state {
@@ -214,7 +239,42 @@ func (s *Server) Complete(res *Result, err error) {
 		}
 		res = &Result{Reason: reason}
 	}
+	if !res.OK && s.retries > 0 && (s.method == ppp.AuthMSCHAPv1 || s.method == ppp.AuthMSCHAPv2) {
+		s.retry(res)
+		return
+	}
 	s.finish(res, s.req)
+}
+
+// retry answers a wrong MS-CHAP response with a Failure that allows
+// another attempt (R=1) with a new challenge; the peer's next Response
+// carries the next identifier (RFC 2759 9.1.4).
+func (s *Server) retry(res *Result) {
+	s.retries--
+	if s.hooks.Retry != nil {
+		s.hooks.Retry(s.user, res)
+	}
+	s.newChallenge()
+	f := s.failure()
+	f.Retry = true
+	s.retryFail = ppp.Packet{Code: CHAPFailure, ID: s.id, Data: []byte(f.String())}
+	s.send(s.retryFail)
+	s.id++
+	s.state = srvWaiting
+	s.tries = MaxChallenges // nothing to retransmit: the timer only bounds the wait
+	s.timer.Start(RetryTimeout)
+}
+
+// failure is the MS-CHAP Failure text for a wrong password, carrying the
+// current challenge: Windows shows the E= code to its user.
+func (s *Server) failure() mschap.Failure {
+	f := mschap.Failure{Code: mschap.ErrorAuthenticationFailed, Challenge: s.challenge, Message: "Authentication failed"}
+	if s.method == ppp.AuthMSCHAPv2 {
+		f.Version = 3
+	} else {
+		f.Version = 2 // RFC 2433: the MS-CHAP version the server supports
+	}
+	return f
 }
 
 func (s *Server) finish(res *Result, req *Request) {
@@ -250,13 +310,7 @@ func (s *Server) answer(res *Result) ppp.Packet {
 	case s.method == ppp.AuthCHAPMD5:
 		msg = "Access denied"
 	default:
-		// Windows shows the E= code to the user; R=0 because this
-		// server ends the link after one failure, like pppd.
-		f := mschap.Failure{Code: mschap.ErrorAuthenticationFailed, Challenge: s.challenge, Message: "Authentication failed"}
-		if s.method == ppp.AuthMSCHAPv2 {
-			f.Version = 3
-		}
-		msg = f.String()
+		msg = s.failure().String() // R=0: no attempts left
 	}
 	code := CHAPSuccess
 	if !res.OK {

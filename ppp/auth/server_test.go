@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopptp/gopptp/mschap"
 	"github.com/gopptp/gopptp/ppp"
 )
 
@@ -215,6 +216,7 @@ func TestServerFailure(t *testing.T) {
 		for _, backendErr := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v error=%v", tc.method, backendErr), func(t *testing.T) {
 				s := newTestServer(tc.method)
+				s.SetRetries(0) // the final failure; retries are TestServerMSCHAPRetry's
 				p, _ := s.challenge(t)
 				n := 49
 				if tc.method == ppp.AuthCHAPMD5 {
@@ -385,6 +387,7 @@ func TestServerClient(t *testing.T) {
 					},
 					Done: func(r *Result) { srvRes = r },
 				})
+				srv.SetRetries(0) // our client does not retry: it has one password
 				var cliRes *ClientResult
 				cli := NewClient(m, `DOM\pptpuser`, pw, func(p ppp.Packet) { toServer = append(toServer, p) }, &fakeTimer{},
 					func(r ClientResult) { cliRes = &r })
@@ -429,5 +432,60 @@ func TestServerClient(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestServerMSCHAPRetry follows RFC 2759 9.1.4 and 9.1.5: a wrong response
+// gets E=691 R=1 with a new challenge, the retry comes with the next
+// identifier and is checked against that challenge, and the last allowed
+// failure says R=0.
+func TestServerMSCHAPRetry(t *testing.T) {
+	for _, m := range []ppp.AuthMethod{ppp.AuthMSCHAPv2, ppp.AuthMSCHAPv1} {
+		t.Run(m.String(), func(t *testing.T) {
+			s := newTestServer(m)
+			var retries []string
+			s.hooks.Retry = func(user string, r *Result) { retries = append(retries, user+":"+r.Reason) }
+			p, chal := s.challenge(t)
+			value := make([]byte, 49)
+			id := p.ID
+			for attempt := 1; attempt <= 3; attempt++ {
+				s.Input(chapResponse(id, value, "pptpuser"))
+				if len(s.verify) != attempt {
+					t.Fatalf("attempt %d: %d verifications", attempt, len(s.verify))
+				}
+				if got := s.verify[attempt-1].Challenge; !bytes.Equal(got, chal) {
+					t.Fatalf("attempt %d verified against challenge %x, want %x", attempt, got, chal)
+				}
+				s.Complete(&Result{Reason: "wrong password"}, nil)
+				f := s.out.one(t)
+				if f.Code != CHAPFailure || f.ID != id {
+					t.Fatalf("attempt %d: answer %v id %d", attempt, f.Code, f.ID)
+				}
+				fl, err := mschap.ParseFailure(string(f.Data))
+				if err != nil || fl.Code != 691 {
+					t.Fatalf("attempt %d: failure %q: %v", attempt, f.Data, err)
+				}
+				if attempt < 3 {
+					if !fl.Retry || bytes.Equal(fl.Challenge, chal) || s.timer.d != RetryTimeout {
+						t.Fatalf("attempt %d: %q, timer %v: want R=1, a new challenge and the long timeout", attempt, f.Data, s.timer.d)
+					}
+					// A peer that missed the Failure repeats its response.
+					s.Input(chapResponse(id, value, "pptpuser"))
+					if again := s.out.one(t); !bytes.Equal(again.Data, f.Data) {
+						t.Fatalf("repeated response got %q", again.Data)
+					}
+					chal = fl.Challenge
+					id++
+					if len(s.done) != 0 {
+						t.Fatalf("attempt %d ended authentication", attempt)
+					}
+				} else if fl.Retry || len(s.done) != 1 || s.done[0].OK {
+					t.Fatalf("last attempt: %q, done %+v: want R=0 and the end", f.Data, s.done)
+				}
+			}
+			if len(retries) != 2 || retries[0] != "pptpuser:wrong password" {
+				t.Errorf("retry reports %q", retries)
+			}
+		})
 	}
 }
