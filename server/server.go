@@ -230,6 +230,7 @@ type call struct {
 	cancel     context.CancelFunc
 	done       chan error
 	start      time.Time
+	incoming   bool // the peer is the PAC (Incoming-Call-Request): we clear with CCRQ
 	user       atomic.Pointer[string]
 	upInfo     atomic.Pointer[session.Info]
 }
@@ -292,6 +293,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 
 	var cl *call
 	var callDone chan error
+	var pending *call // an incoming call waiting for its Incoming-Call-Connected
+	defer func() {
+		if pending != nil {
+			s.unadmit(pending)
+		}
+	}()
 	stopping := false // we sent Stop-Control-Connection-Request
 	var stopTimer <-chan time.Time
 	for {
@@ -313,7 +320,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				if stopping {
 					continue
 				}
-				if cl != nil {
+				if cl != nil || pending != nil {
 					c.Send(&pptp.OutgoingCallReply{PeerCallID: m.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
 					log.Warn("refused a second call on one control connection")
 					continue
@@ -323,6 +330,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 					callDone = cl.done
 				}
 			case *pptp.CallClearRequest:
+				if pending != nil && m.CallID == pending.peerID {
+					c.Send(&pptp.CallDisconnectNotify{CallID: pending.id, Result: pptp.DisconnectRequest})
+					s.unadmit(pending)
+					pending = nil
+					continue
+				}
 				if cl != nil && m.CallID == cl.peerID {
 					log.Debug("peer cleared the call")
 					s.endCall(cl, log, "call cleared by peer")
@@ -341,16 +354,49 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				c.Send(s.startReply(pptp.StartChannelExists))
 			case *pptp.SetLinkInfo:
 				log.Debug("Set-Link-Info", "send_accm", fmt.Sprintf("%#08x", m.SendACCM), "recv_accm", fmt.Sprintf("%#08x", m.RecvACCM))
-			case *pptp.IncomingCallReply, *pptp.IncomingCallConnected:
+			case *pptp.IncomingCallRequest:
+				if stopping {
+					continue
+				}
+				if cl != nil || pending != nil {
+					c.Send(&pptp.IncomingCallReply{PeerCallID: m.CallID, Result: pptp.IncomingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+					log.Warn("refused a second call on one control connection")
+					continue
+				}
+				pending = s.acceptIncoming(c, m, log)
+			case *pptp.IncomingCallConnected:
+				if pending == nil || m.PeerCallID != pending.id {
+					log.Debug("Incoming-Call-Connected for no call we accepted", "call", m.PeerCallID)
+					continue
+				}
+				if err := s.connectIncoming(ctx, pending, m, peer, log); err != nil {
+					log.Warn("incoming call failed", "err", err)
+					c.Send(&pptp.CallDisconnectNotify{CallID: pending.id, Result: pptp.DisconnectGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+				} else {
+					cl, callDone = pending, pending.done
+				}
+				pending = nil
+			case *pptp.CallDisconnectNotify:
+				// A PAC peer (incoming call) hangs up.
+				if cl != nil && cl.incoming && m.CallID == cl.peerID {
+					log.Debug("peer disconnected the call", "result", m.Result)
+					s.endCall(cl, log, "call disconnected by peer")
+					cl, callDone = nil, nil
+				}
+			case *pptp.IncomingCallReply:
 				// We never send Incoming-Call-Request, so there is no
-				// call for these to answer.
+				// call for this to answer.
 				log.Debug("ignoring unexpected message", "type", m.Type())
 			default:
 				log.Debug("ignoring unexpected message", "type", m.Type())
 			}
 		case err := <-callDone:
 			reason := s.callEnded(cl, err, log)
-			c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: reason})
+			if cl.incoming {
+				c.Send(&pptp.CallClearRequest{CallID: cl.id})
+			} else {
+				c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: reason})
+			}
 			cl, callDone = nil, nil
 			// One call per control connection, as poptop: close it.
 			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopNone})
@@ -398,33 +444,103 @@ func (s *Server) answerNotConnected(c *pptp.Conn, m pptp.Message) {
 	}
 }
 
-// startCall answers an Outgoing-Call-Request: admission, addresses, Call
-// ID, data path and session. It returns nil when the call was refused.
-func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
-	refuse := func(res pptp.OutgoingResult, code pptp.ErrorCode, why string) *call {
-		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: res, ErrorCode: code})
-		log.Warn("call refused", "reason", why)
-		return nil
-	}
+// admit reserves what a new call needs: a session slot under the cap, a
+// pair of tunnel addresses and a Call ID. It returns nil and the reason
+// with the RFC's result for a refusal.
+func (s *Server) admit(peerCallID uint16) (*call, pptp.ErrorCode, bool, string) {
 	if n := s.active.Add(1); int(n) > s.cfg.MaxSessions {
 		s.active.Add(-1)
-		return refuse(pptp.OutgoingBusy, pptp.ErrorCodeNone, fmt.Sprintf("session limit of %d reached", s.cfg.MaxSessions))
+		return nil, pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", s.cfg.MaxSessions)
 	}
 	lease, err := s.cfg.Pool.Acquire()
 	if err != nil {
 		s.active.Add(-1)
-		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, err.Error())
+		return nil, pptp.ErrorCodeNoResource, false, err.Error()
 	}
 	id, ok := s.ids.acquire()
 	if !ok {
 		s.cfg.Pool.Release(lease)
 		s.active.Add(-1)
-		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, "no free call ID")
+		return nil, pptp.ErrorCodeNoResource, false, "no free call ID"
 	}
-	cl := &call{id: id, peerID: rq.CallID, lease: lease, done: make(chan error, 1), start: time.Now()}
+	return &call{id: id, peerID: peerCallID, lease: lease, done: make(chan error, 1), start: time.Now()}, 0, false, ""
+}
+
+// unadmit undoes admit for a call that never started.
+func (s *Server) unadmit(cl *call) {
+	s.ids.release(cl.id)
+	s.cfg.Pool.Release(cl.lease)
+	s.active.Add(-1)
+}
+
+// startCall answers an Outgoing-Call-Request (the usual direction: the
+// client, as PNS, asks us, the PAC, to place a call). It returns nil when
+// the call was refused.
+func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
+	cl, code, busy, why := s.admit(rq.CallID)
+	if cl == nil {
+		res := pptp.OutgoingGeneralError
+		if busy {
+			res = pptp.OutgoingBusy
+		}
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: res, ErrorCode: code})
+		log.Warn("call refused", "reason", why)
+		return nil
+	}
+	if err := s.launch(cl, peer, rq.RecvWindowSize, log); err != nil {
+		s.unadmit(cl)
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+		log.Warn("call refused", "reason", err)
+		return nil
+	}
+	if err := c.Send(&pptp.OutgoingCallReply{
+		CallID: cl.id, PeerCallID: rq.CallID, Result: pptp.OutgoingConnected,
+		ConnectSpeed: max(rq.MaxBPS, 10_000_000), RecvWindowSize: ourRecvWindow,
+	}); err != nil {
+		s.releaseCall(cl)
+		return nil
+	}
+	s.run(ctx, cl)
+	return cl
+}
+
+// acceptIncoming answers an Incoming-Call-Request: a peer acting as PAC
+// (a LAC-style device) announces a call and we take it as PNS. The PPP
+// roles stay the same: we authenticate the peer and assign its address.
+// The session starts once the peer sends Incoming-Call-Connected.
+func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, log *slog.Logger) *call {
+	cl, code, _, why := s.admit(rq.CallID)
+	if cl == nil {
+		c.Send(&pptp.IncomingCallReply{PeerCallID: rq.CallID, Result: pptp.IncomingGeneralError, ErrorCode: code})
+		log.Warn("incoming call refused", "reason", why)
+		return nil
+	}
+	cl.incoming = true
+	if err := c.Send(&pptp.IncomingCallReply{CallID: cl.id, PeerCallID: rq.CallID, Result: pptp.IncomingConnect,
+		RecvWindowSize: ourRecvWindow}); err != nil {
+		s.unadmit(cl)
+		return nil
+	}
+	return cl
+}
+
+// connectIncoming starts the session of an accepted incoming call; the
+// peer's receive window comes with its Incoming-Call-Connected.
+func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.IncomingCallConnected, peer netip.Addr, log *slog.Logger) error {
+	if err := s.launch(cl, peer, m.RecvWindowSize, log); err != nil {
+		s.unadmit(cl)
+		return err
+	}
+	s.run(ctx, cl)
+	return nil
+}
+
+// launch registers an admitted call with the data path and builds its
+// session.
+func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.Logger) error {
 	var sessPtr atomic.Pointer[session.Session]
 	dp, err := s.engine.AddCall(datapath.CallConfig{
-		LocalID: id, PeerID: rq.CallID, Peer: peer, PeerWindow: rq.RecvWindowSize,
+		LocalID: cl.id, PeerID: cl.peerID, Peer: peer, PeerWindow: peerWindow,
 		Control: func(p ppp.Protocol, b []byte) {
 			if ss := sessPtr.Load(); ss != nil {
 				ss.Deliver(p, b)
@@ -437,20 +553,17 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 		},
 	})
 	if err != nil {
-		s.ids.release(id)
-		s.cfg.Pool.Release(lease)
-		s.active.Add(-1)
-		return refuse(pptp.OutgoingGeneralError, pptp.ErrorCodeNoResource, err.Error())
+		return err
 	}
 	cl.dp = dp
-	slog := log.With("call", id)
+	slog := log.With("call", cl.id)
 	link := &sessionLink{Call: dp, srv: s, log: slog}
 	scfg := session.Config{
 		Role: session.Server, Name: s.cfg.Name, MRU: s.cfg.MRU,
 		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
 		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
 		AuthRetries: s.cfg.AuthRetries,
-		IPCP:        ipcp.Config{Local: lease.Local, Peer: lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
+		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
 		MPPE:        s.cfg.MPPE, Log: slog,
 	}
 	hooks := session.Hooks{
@@ -467,20 +580,17 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 	}
 	cl.sess = session.New(scfg, link, hooks)
 	sessPtr.Store(cl.sess)
-	if err := c.Send(&pptp.OutgoingCallReply{
-		CallID: id, PeerCallID: rq.CallID, Result: pptp.OutgoingConnected,
-		ConnectSpeed: max(rq.MaxBPS, 10_000_000), RecvWindowSize: ourRecvWindow,
-	}); err != nil {
-		s.releaseCall(cl)
-		return nil
-	}
+	return nil
+}
+
+// run starts a launched call's session.
+func (s *Server) run(ctx context.Context, cl *call) {
 	sctx, cancel := context.WithCancel(ctx)
 	cl.cancel = cancel
 	s.mu.Lock()
-	s.sessions[id] = cl
+	s.sessions[cl.id] = cl
 	s.mu.Unlock()
 	go func() { cl.done <- cl.sess.Run(sctx) }()
-	return cl
 }
 
 // callEnded logs the end of a session that stopped on its own and frees its
