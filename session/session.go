@@ -54,7 +54,7 @@ type Config struct {
 	// AuthRetries is how many more MS-CHAP attempts a peer gets after a
 	// wrong password (Windows prompts its user again).
 	AuthRetries int
-	PeerAddr netip.Addr // the peer's underlay address, for logs and back-ends
+	PeerAddr    netip.Addr // the peer's underlay address, for logs and back-ends
 
 	// Client side.
 	Accept   []ppp.AuthMethod // methods we agree to, by preference
