@@ -423,3 +423,28 @@ func TestProxyARPAndMTU(t *testing.T) {
 		t.Errorf("proxy ARP entry left behind after the session:\n%s", out)
 	}
 }
+
+// TestServerShutdown stops pptpd with SIGTERM while a session is up: the
+// client must hear LCP Terminate and the call being cleared, not a dead
+// link, and the server must exit promptly.
+func TestServerShutdown(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t)
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	start := time.Now()
+	srv.Signal(syscall.SIGTERM)
+	if code, err := srv.Wait(10 * time.Second); err != nil || code != 0 {
+		t.Fatalf("server exit: %d %v", code, err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("server took %v to stop", d)
+	}
+	code, _ := c.p.Wait(10 * time.Second)
+	if code != 16 {
+		t.Errorf("client exit %d, want 16 (hang-up by the server)\n%s", code, c.p.Output())
+	}
+	if !regexp.MustCompile(`msg=sent .*proto=LCP code=TermReq`).MatchString(srv.Output()) ||
+		!regexp.MustCompile(`msg="session down".*reason="server shutting down"`).MatchString(srv.Output()) {
+		t.Errorf("server did not terminate LCP on shutdown:\n%s", srv.Output())
+	}
+}

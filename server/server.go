@@ -410,10 +410,14 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				select {
 				case err := <-callDone:
 					s.callEnded(cl, err, log)
-				case <-time.After(5 * time.Second):
+				case <-time.After(4 * time.Second):
 					s.endCall(cl, log, "server shutting down")
 				}
-				c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown})
+				if cl.incoming {
+					c.Send(&pptp.CallClearRequest{CallID: cl.id})
+				} else {
+					c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: "server shutting down"})
+				}
 			}
 			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopLocalShutdown})
 			return
@@ -585,7 +589,9 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 
 // run starts a launched call's session.
 func (s *Server) run(ctx context.Context, cl *call) {
-	sctx, cancel := context.WithCancel(ctx)
+	// The session outlives the server's context: on shutdown it still
+	// terminates LCP with its peer, and is cancelled only if that stalls.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cl.cancel = cancel
 	s.mu.Lock()
 	s.sessions[cl.id] = cl
@@ -596,9 +602,12 @@ func (s *Server) run(ctx context.Context, cl *call) {
 // callEnded logs the end of a session that stopped on its own and frees its
 // resources; it returns the reason for the Call-Disconnect-Notify.
 func (s *Server) callEnded(cl *call, err error, log *slog.Logger) string {
-	reason := "terminated"
+	reason := cl.sess.EndReason()
 	if err != nil {
 		reason = err.Error()
+	}
+	if reason == "" {
+		reason = "terminated"
 	}
 	s.logEnd(cl, reason, log)
 	s.releaseCall(cl)

@@ -139,9 +139,10 @@ type Session struct {
 	info     Info
 	upAt     time.Time
 
-	done    bool
-	endErr  error
-	dropped atomic.Uint64 // control frames dropped because the queue was full
+	done      bool
+	endErr    error
+	endReason string        // why LCP finished, when it did
+	dropped   atomic.Uint64 // control frames dropped because the queue was full
 }
 
 // New builds a session over link. Run starts it.
@@ -548,6 +549,7 @@ func (s *Session) lcpDown() {
 
 func (s *Session) lcpFinished(reason string) {
 	s.log.Debug("LCP finished", "reason", reason)
+	s.endReason = reason
 	if s.endErr == nil && s.lcp.State() == ppp.Stopped && reason == "negotiation timed out" {
 		s.endErr = errors.New("LCP negotiation timed out")
 	}
@@ -563,6 +565,16 @@ func (s *Session) protocolRejected(p ppp.Protocol) {
 	default:
 		s.log.Debug("peer rejected protocol", "proto", p)
 	}
+}
+
+// EndReason says why the link ended once Run has returned: the reason
+// carried by the LCP Terminate-Request (ours or the peer's, prefixed
+// "peer: "), or what failed.
+func (s *Session) EndReason() string {
+	if s.endErr != nil {
+		return s.endErr.Error()
+	}
+	return s.endReason
 }
 
 // Info returns the session's description; meaningful once Up has run.
