@@ -172,22 +172,23 @@ func (c *Client) Run(ctx context.Context) error {
 	conn := pptp.NewConn(nc, 0)
 	defer conn.Close()
 
-	callID, peerCallID, peerWindow, err := c.placeCall(conn)
-	if err != nil {
+	if err := c.startControl(conn); err != nil {
 		return err
 	}
-	log.Debug("call placed", "call", callID, "peer_call", peerCallID, "peer_window", peerWindow)
+	var b [2]byte
+	rand.Read(b[:])
+	callID := binary.BigEndian.Uint16(b[:]) | 1
 
+	// Everything that receives GRE must exist before we ask for the call:
+	// the server starts LCP the moment it answers.
 	localAP, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	gs, err := datapath.ListenGRE(localAP.Addr().Unmap(), srv.Addr())
 	if err != nil {
-		conn.Send(&pptp.CallClearRequest{CallID: callID})
 		return fail(ExitFatal, "%v", err)
 	}
 	dev, err := datapath.OpenTUN(c.cfg.IfName, c.cfg.MTU)
 	if err != nil {
 		gs.Close()
-		conn.Send(&pptp.CallClearRequest{CallID: callID})
 		return fail(ExitFatal, "%v", err)
 	}
 	engine := datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, DefaultCall: true, Log: log})
@@ -201,7 +202,7 @@ func (c *Client) Run(ctx context.Context) error {
 
 	var sessPtr atomic.Pointer[session.Session]
 	dp, err := engine.AddCall(datapath.CallConfig{
-		LocalID: callID, PeerID: peerCallID, Peer: srv.Addr(), PeerWindow: peerWindow,
+		LocalID: callID, PeerUnknown: true, Peer: srv.Addr(),
 		Control: func(p ppp.Protocol, b []byte) {
 			if s := sessPtr.Load(); s != nil {
 				s.Deliver(p, b)
@@ -248,7 +249,14 @@ func (c *Client) Run(ctx context.Context) error {
 		},
 		AuthFailed: func(user, reason string) { authFailed.Store(true) },
 	})
-	sessPtr.Store(sess)
+	sessPtr.Store(sess) // frames arriving from now on wait in its queue
+
+	peerCallID, peerWindow, err := c.placeCall(conn, callID)
+	if err != nil {
+		return err
+	}
+	dp.SetPeerCall(peerCallID, peerWindow)
+	log.Debug("call placed", "call", callID, "peer_call", peerCallID, "peer_window", peerWindow)
 
 	// The session outlives ctx: on a signal it still has to terminate
 	// LCP properly, so it gets its own context.
@@ -368,41 +376,44 @@ func (c *Client) hangup(sessDone <-chan error, cancel context.CancelFunc, link *
 	return fail(ExitHangup, "%s", why)
 }
 
-// placeCall runs SCCRQ/SCCRP and OCRQ/OCRP.
-func (c *Client) placeCall(conn *pptp.Conn) (callID, peerCallID, peerWindow uint16, err error) {
+// startControl runs SCCRQ/SCCRP.
+func (c *Client) startControl(conn *pptp.Conn) error {
 	host, _ := os.Hostname()
 	if err := conn.Send(&pptp.StartCtrlConnRequest{ProtocolVersion: pptp.ProtocolVersion,
 		FramingCaps: pptp.FramingAny, BearerCaps: pptp.BearerAny, FirmwareRevision: 1,
 		HostName: host, VendorName: "gopptp"}); err != nil {
-		return 0, 0, 0, fail(ExitConnectFailed, "server unreachable: %v", err)
+		return fail(ExitConnectFailed, "server unreachable: %v", err)
 	}
 	m, err := c.await(conn, pptp.TypeStartCtrlConnReply)
 	if err != nil {
-		return 0, 0, 0, err
+		return err
 	}
 	if r := m.(*pptp.StartCtrlConnReply); r.Result != pptp.StartSuccess {
-		return 0, 0, 0, fail(ExitConnectFailed, "server refused the control connection: %v (%v)", r.Result, r.ErrorCode)
+		return fail(ExitConnectFailed, "server refused the control connection: %v (%v)", r.Result, r.ErrorCode)
 	}
-	var b [2]byte
-	rand.Read(b[:])
-	callID = binary.BigEndian.Uint16(b[:]) | 1
+	return nil
+}
+
+// placeCall runs OCRQ/OCRP for callID and returns the server's Call ID and
+// receive window.
+func (c *Client) placeCall(conn *pptp.Conn, callID uint16) (peerCallID, peerWindow uint16, err error) {
 	if err := conn.Send(&pptp.OutgoingCallRequest{CallID: callID, CallSerialNumber: 1,
 		MinBPS: 2400, MaxBPS: 1_000_000_000, BearerType: pptp.BearerAny, FramingType: pptp.FramingAny,
 		RecvWindowSize: recvWindow}); err != nil {
-		return 0, 0, 0, fail(ExitConnectFailed, "control connection lost: %v", err)
+		return 0, 0, fail(ExitConnectFailed, "control connection lost: %v", err)
 	}
-	m, err = c.await(conn, pptp.TypeOutgoingCallReply)
+	m, err := c.await(conn, pptp.TypeOutgoingCallReply)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	r := m.(*pptp.OutgoingCallReply)
 	if r.Result != pptp.OutgoingConnected {
-		return 0, 0, 0, fail(ExitConnectFailed, "server refused the call: %v (%v)", r.Result, r.ErrorCode)
+		return 0, 0, fail(ExitConnectFailed, "server refused the call: %v (%v)", r.Result, r.ErrorCode)
 	}
 	if r.PeerCallID != callID {
-		return 0, 0, 0, fail(ExitConnectFailed, "server answered call %d, we placed call %d", r.PeerCallID, callID)
+		return 0, 0, fail(ExitConnectFailed, "server answered call %d, we placed call %d", r.PeerCallID, callID)
 	}
-	return callID, r.CallID, r.RecvWindowSize, nil
+	return r.CallID, r.RecvWindowSize, nil
 }
 
 // await reads until a message of type t arrives or the connect timeout

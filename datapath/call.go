@@ -21,6 +21,11 @@ type CallConfig struct {
 	// PeerWindow is the peer's Packet Recv. Window Size from its
 	// Outgoing-Call-Request or -Reply.
 	PeerWindow uint16
+	// PeerUnknown registers the call before the peer's Call ID is known:
+	// a client must receive from the moment it asks for the call, because
+	// the server starts LCP as soon as it answers. SetPeerCall completes
+	// it.
+	PeerUnknown bool
 	// Control receives every PPP frame that is not IP data (LCP, auth,
 	// IPCP, CCP, and anything unknown) with its protocol. It must not
 	// block and must copy info if it keeps it.
@@ -74,6 +79,11 @@ type Call struct {
 	Stats  Stats
 
 	// Shared between the halves.
+	// peerID is the peer's Call ID, which a client only learns from the
+	// Outgoing-Call-Reply after it registered the call; peerKnown says
+	// it is set. Until then nothing is sent, not even acks.
+	peerID    atomic.Uint32
+	peerKnown atomic.Bool
 	netUp     atomic.Bool
 	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
 	ackOwed   atomic.Bool   // received data not yet acknowledged
@@ -113,7 +123,24 @@ type rxCrypto struct {
 func newCall(e *Engine, cfg CallConfig) *Call {
 	c := &Call{cfg: cfg, engine: e, snd: gre.NewSender(cfg.PeerWindow), peerMRU: 1500}
 	c.rx.Store(&rxCrypto{})
+	if !cfg.PeerUnknown {
+		c.peerID.Store(uint32(cfg.PeerID))
+		c.peerKnown.Store(true)
+	}
 	return c
+}
+
+// SetPeerCall completes a call registered with PeerUnknown: the peer's Call
+// ID and receive window from its Outgoing-Call-Reply.
+func (c *Call) SetPeerCall(peerID, peerWindow uint16) {
+	c.txMu.Lock()
+	c.snd = gre.NewSender(peerWindow)
+	c.peerID.Store(uint32(peerID))
+	c.peerKnown.Store(true)
+	if c.unsent == 0 {
+		c.drainLocked()
+	}
+	c.txMu.Unlock()
 }
 
 // LocalID returns our Call ID.
@@ -222,10 +249,10 @@ func (c *Call) submitLocked(head, frame []byte) []byte {
 // frameLocked writes the GRE header in front of frame, using the end of
 // head, and returns the packet; nil when the window is full.
 func (c *Call) frameLocked(head, frame []byte) []byte {
-	if !c.snd.CanSend() {
+	if !c.snd.CanSend() || !c.peerKnown.Load() {
 		return nil
 	}
-	h := gre.Header{CallID: c.cfg.PeerID, PayloadLen: uint16(len(frame)), HasSeq: true, Seq: c.snd.Next()}
+	h := gre.Header{CallID: uint16(c.peerID.Load()), PayloadLen: uint16(len(frame)), HasSeq: true, Seq: c.snd.Next()}
 	if c.ackOwed.Swap(false) {
 		h.HasAck, h.Ack = true, c.rxHighest.Load()
 	}
@@ -344,10 +371,10 @@ func (c *Call) encap(buf []byte, off, n int) []byte {
 // appendAck writes an ack-only packet into b if an acknowledgement is still
 // owed, and returns it (nil otherwise).
 func (c *Call) appendAck(b []byte) []byte {
-	if !c.ackOwed.Swap(false) {
+	if !c.peerKnown.Load() || !c.ackOwed.Swap(false) {
 		return nil
 	}
-	h := gre.Header{CallID: c.cfg.PeerID, HasAck: true, Ack: c.rxHighest.Load()}
+	h := gre.Header{CallID: uint16(c.peerID.Load()), HasAck: true, Ack: c.rxHighest.Load()}
 	n := h.Put(b)
 	c.Stats.AcksSent.Add(1)
 	return b[:n]

@@ -217,6 +217,11 @@ func TestTunnel(t *testing.T) {
 			if tc.wantClient != "" {
 				c.p.WaitFor(t, regexp.MustCompile(regexp.QuoteMeta(tc.wantClient)), 5*time.Second)
 			}
+			// The client listens for GRE before it asks for the call, so
+			// the server's first LCP Configure-Request is never lost.
+			if n := len(regexp.MustCompile(`msg=sent .*proto=LCP code=ConfReq`).FindAllString(srv.Output(), -1)); n != 1 {
+				t.Errorf("server sent %d LCP Configure-Requests, want 1 (the first was lost?)", n)
+			}
 			tp.checkTraffic(t, c)
 			c.stop(t)
 			down := srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="call cleared by peer".*`), 5*time.Second)
