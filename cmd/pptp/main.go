@@ -24,6 +24,7 @@ import (
 	"github.com/gopptp/gopptp/client"
 	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/internal/policy"
+	"github.com/gopptp/gopptp/internal/prof"
 )
 
 const usage = `usage: pptp SERVER [pppd options]
@@ -83,6 +84,7 @@ func run(args []string) int {
 	if os.Geteuid() != 0 {
 		log.Warn("not running as root: creating the TUN device and the raw GRE socket need CAP_NET_ADMIN and CAP_NET_RAW")
 	}
+	defer prof.Start()()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err = client.New(cfg).Run(ctx)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/internal/policy"
+	"github.com/gopptp/gopptp/internal/prof"
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
 	"github.com/gopptp/gopptp/pptp"
@@ -105,6 +106,7 @@ func run(args []string) int {
 		log.Error(err.Error())
 		return 1
 	}
+	defer prof.Start()()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Run(ctx); err != nil {
