@@ -56,11 +56,18 @@ type Stats struct {
 	DropSpoof          atomic.Uint64 // IP whose source is not the peer's address
 }
 
-// ackDelay is how long a lone received packet may wait for a data packet to
-// carry its acknowledgement before an ack-only packet is sent. With two or
-// more unacknowledged packets we ack at the end of the receive batch, as
-// pptp-linux does.
-const ackDelay = 50 * time.Millisecond
+// Acknowledgement policy. An acknowledgement rides on the next packet we
+// send the peer whenever there is one (under TCP load the reverse ACK
+// stream carries them all); otherwise an ack-only packet goes out after
+// ackDelay, or at the end of a receive batch once ackEvery packets are
+// unacknowledged. Every ack-only packet costs both hosts a trip through
+// the kernel, and we announce a 16384-packet window, so there is no hurry;
+// ackEvery bounds the wait for peers that announce small windows and
+// honour them.
+const (
+	ackDelay = 10 * time.Millisecond
+	ackEvery = 32
+)
 
 // ackTimeout is how long queued packets wait for the peer to open its
 // window before the outstanding packets count as lost (RFC 2637 section
@@ -87,6 +94,7 @@ type Call struct {
 	netUp     atomic.Bool
 	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
 	ackOwed   atomic.Bool   // received data not yet acknowledged
+	unacked   atomic.Uint32 // packets received since the last acknowledgement sent
 	ackArmed  atomic.Bool   // the delayed-ack timer is running
 	rxHighest atomic.Uint32 // highest sequence number received
 	rx        atomic.Pointer[rxCrypto]
@@ -95,7 +103,6 @@ type Call struct {
 	// Receive half: only the GRE reader goroutine touches these.
 	ro        reorder
 	ackMarked bool // already in this batch's list of calls owing an ack
-	rxBatch   int  // packets accepted in the current receive batch
 	resetSent time.Time
 
 	// Send half.
@@ -255,6 +262,7 @@ func (c *Call) frameLocked(head, frame []byte) []byte {
 	h := gre.Header{CallID: uint16(c.peerID.Load()), PayloadLen: uint16(len(frame)), HasSeq: true, Seq: c.snd.Next()}
 	if c.ackOwed.Swap(false) {
 		h.HasAck, h.Ack = true, c.rxHighest.Load()
+		c.unacked.Store(0)
 	}
 	n := h.Len()
 	start := len(head) - n
@@ -375,6 +383,7 @@ func (c *Call) appendAck(b []byte) []byte {
 		return nil
 	}
 	h := gre.Header{CallID: uint16(c.peerID.Load()), HasAck: true, Ack: c.rxHighest.Load()}
+	c.unacked.Store(0)
 	n := h.Put(b)
 	c.Stats.AcksSent.Add(1)
 	return b[:n]

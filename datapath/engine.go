@@ -15,9 +15,9 @@
 //     there; every other protocol goes to the call's session.
 //  6. Check the IP packet (network phase up, source address), count it.
 //  7. Write the batch to the TUN device (which may coalesce TCP segments).
-//  8. Acknowledge: calls that received two or more packets in the batch get
-//     an ack-only packet now, in one sendmmsg; a lone packet waits briefly
-//     for a data packet to carry the ack.
+//  8. Acknowledge: acks normally ride on the next packet we send the peer;
+//     a call with ackEvery packets unacknowledged gets an ack-only packet
+//     now (all such calls in one sendmmsg), others a delayed-ack timer.
 //
 // Send (TUN to network), one goroutine, per batch:
 //
@@ -299,14 +299,13 @@ func (e *Engine) receiveLoop() error {
 		b.ackMsgs = b.ackMsgs[:0]
 		for i, c := range b.touched {
 			c.ackMarked = false
-			if c.rxBatch >= 2 {
+			if c.unacked.Load() >= ackEvery {
 				if pkt := c.appendAck(b.ackBufs[i][:]); pkt != nil {
 					b.ackMsgs = append(b.ackMsgs, Message{Buf: pkt, Dst: c.cfg.Peer})
 				}
 			} else {
 				c.armAck()
 			}
-			c.rxBatch = 0
 			b.touched[i] = nil
 		}
 		b.touched = b.touched[:0]
@@ -372,7 +371,7 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 	// window opens only for packets that left the reorder queue.
 	c.rxHighest.Store(seq)
 	c.ackOwed.Store(true)
-	c.rxBatch++
+	c.unacked.Add(1)
 	if !c.ackMarked {
 		c.ackMarked = true
 		b.touched = append(b.touched, c)

@@ -120,7 +120,7 @@ func (p *pair) receive(now time.Time, pkts ...[]byte) {
 	}
 	p.rx.holding = kept
 	for _, c := range p.rx.touched {
-		c.ackMarked, c.rxBatch = false, 0
+		c.ackMarked = false
 	}
 	p.rx.touched = p.rx.touched[:0]
 }
@@ -343,7 +343,7 @@ func BenchmarkEncapDecap(b *testing.B) {
 					p.rx.tunOut = p.rx.tunOut[:0]
 					p.b.receive(p.rx, pkt)
 					for _, c := range p.rx.touched {
-						c.ackMarked, c.rxBatch = false, 0
+						c.ackMarked = false
 					}
 					p.rx.touched = p.rx.touched[:0]
 				}
