@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/datapath"
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
@@ -76,6 +77,9 @@ type Config struct {
 	LocalIP, RemoteIP netip.Addr
 	DefaultRoute      bool
 	UsePeerDNS        bool
+	// TCPMSSClamp is the MSS clamp (config.MSSClampAuto: the link MTU
+	// less 40; 0: off).
+	TCPMSSClamp int
 
 	EchoInterval time.Duration
 	EchoFailure  int
@@ -517,6 +521,7 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 	if l.mru > 0 && l.mru < mtu {
 		mtu = l.mru
 	}
+	l.Call.SetMSSClamp(config.MSSClamp(cfg.TCPMSSClamp, mtu))
 	if err := netcfg.AddPointToPoint(cfg.IfName, local, peer); err != nil {
 		l.log.Error("configuring interface", "err", err)
 	}

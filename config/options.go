@@ -158,6 +158,11 @@ type PPPOptions struct {
 	// "pap-secrets").
 	CHAPSecrets, PAPSecrets string
 
+	// TCPMSSClamp is our extension "tcp-mss-clamp auto|off|N": the largest
+	// TCP MSS let through the tunnel in SYN packets. MSSClampAuto (the
+	// default) derives it from the link MTU; 0 turns clamping off.
+	TCPMSSClamp int
+
 	// seen maps the canonical name of every option given to where it
 	// was last given.
 	seen map[string]seenOption
@@ -177,6 +182,22 @@ type seenOption struct {
 	seq int
 }
 
+// MSSClampAuto is TCPMSSClamp's default: clamp to the link MTU less 40.
+const MSSClampAuto = -1
+
+// MSSClamp resolves a tcp-mss-clamp setting for a link of the given MTU:
+// the MSS to clamp SYNs to, or 0 for no clamping. The IPv4 and TCP headers
+// take 40 bytes of the MTU.
+func MSSClamp(setting, mtu int) uint16 {
+	switch {
+	case setting == MSSClampAuto:
+		return uint16(max(mtu-40, 0))
+	case setting > 0:
+		return uint16(max(min(setting, mtu-40), 0))
+	}
+	return 0
+}
+
 // NewPPPOptions returns options holding pppd's defaults.
 func NewPPPOptions() *PPPOptions {
 	return &PPPOptions{
@@ -188,6 +209,7 @@ func NewPPPOptions() *PPPOptions {
 		Unit:            -1,
 		CHAPSecrets:     DefaultCHAPSecrets,
 		PAPSecrets:      DefaultPAPSecrets,
+		TCPMSSClamp:     MSSClampAuto,
 		seen:            map[string]seenOption{},
 		peersDir:        defaultPeersDir,
 	}

@@ -86,7 +86,7 @@ func TestOptionsEffects(t *testing.T) {
 		"10.1.0.1:10.1.0.2", "noipdefault", "ipcp-accept-local", "ipcp-accept-remote",
 		"+ipv6", "ip-up-script", "/up", "ip-down-script", "/down", "logfile", "/log",
 		"plugin", "a.so", "plugin", "b.so", "chap-secrets", "/c", "pap-secrets", "/p",
-		"noauth", "refuse-eap",
+		"noauth", "refuse-eap", "tcp-mss-clamp", "1300",
 	}
 	o, warns, err := ParseOptionWords(words, "command line")
 	if err != nil || len(warns) != 0 {
@@ -104,7 +104,7 @@ func TestOptionsEffects(t *testing.T) {
 		LocalIP: netip.MustParseAddr("10.1.0.1"), RemoteIP: netip.MustParseAddr("10.1.0.2"),
 		NoIPDefault: true, IPCPAcceptLocal: true, IPCPAcceptRemote: true, IPv6: true,
 		IPUpScript: "/up", IPDownScript: "/down", LogFile: "/log", Plugins: []string{"a.so", "b.so"},
-		CHAPSecrets: "/c", PAPSecrets: "/p", Auth: ToggleOff, RefuseEAP: true,
+		CHAPSecrets: "/c", PAPSecrets: "/p", Auth: ToggleOff, RefuseEAP: true, TCPMSSClamp: 1300,
 	}
 	got := *o
 	got.seen, got.seq, got.peersDir = nil, 0, ""
@@ -453,5 +453,37 @@ func TestOptionTableConsistent(t *testing.T) {
 	}
 	if !slices.Contains([]optKind{kindNoop}, pppOptions["lock"].kind) {
 		t.Error("lock is not a silent no-op")
+	}
+}
+
+func TestTCPMSSClamp(t *testing.T) {
+	for _, tc := range []struct {
+		words []string
+		want  int
+		err   bool
+	}{
+		{nil, MSSClampAuto, false},
+		{[]string{"tcp-mss-clamp", "auto"}, MSSClampAuto, false},
+		{[]string{"tcp-mss-clamp", "off"}, 0, false},
+		{[]string{"tcp-mss-clamp", "1200"}, 1200, false},
+		{[]string{"tcp-mss-clamp", "20"}, 0, true},
+		{[]string{"tcp-mss-clamp", "big"}, 0, true},
+		{[]string{"tcp-mss-clamp"}, 0, true},
+	} {
+		o, _, err := ParseOptionWords(tc.words, "command line")
+		if (err != nil) != tc.err {
+			t.Errorf("%q: error %v", tc.words, err)
+			continue
+		}
+		if err == nil && o.TCPMSSClamp != tc.want {
+			t.Errorf("%q: %d, want %d", tc.words, o.TCPMSSClamp, tc.want)
+		}
+	}
+	for _, tc := range []struct{ setting, mtu, want int }{
+		{MSSClampAuto, 1400, 1360}, {0, 1400, 0}, {1200, 1400, 1200}, {1500, 1400, 1360},
+	} {
+		if got := MSSClamp(tc.setting, tc.mtu); int(got) != tc.want {
+			t.Errorf("MSSClamp(%d, %d) = %d, want %d", tc.setting, tc.mtu, got, tc.want)
+		}
 	}
 }

@@ -178,15 +178,30 @@ var pppOptions = map[string]optSpec{
 	"remotename":        strArg(func(o *PPPOptions, s string) { o.RemoteName = s }),
 	"chap-secrets":      strArg(func(o *PPPOptions, s string) { o.CHAPSecrets = s }),
 	"pap-secrets":       strArg(func(o *PPPOptions, s string) { o.PAPSecrets = s }),
-	"usehostname":       ignored(0, "usehostname is not implemented; set the name with the name option"),
-	"+ua":               ignored(1, "+ua is not implemented; use user and password, or pap-secrets"),
-	"login":             unsupported(0, "login (PAP against the system password database) is not supported; put the passwords in pap-secrets"),
-	"papcrypt":          unsupported(0, "papcrypt (crypt(3)-hashed PAP secrets) is not supported"),
-	"enable-session":    ignored(0, ""),
-	"privgroup":         ignored(1, ""),
-	"allow-ip":          ignored(1, "allow-ip is not implemented; ignored (peers that do not authenticate get no address from it)"),
-	"remotenumber":      ignored(1, ""),
-	"allow-number":      ignored(1, ""),
+	"tcp-mss-clamp": {nargs: 1, apply: func(c *optCtx, s string) error {
+		switch s {
+		case "auto":
+			c.opts().TCPMSSClamp = MSSClampAuto
+		case "off":
+			c.opts().TCPMSSClamp = 0
+		default:
+			n, err := parseCInt(s, 88, 65495)
+			if err != nil {
+				return fmt.Errorf("want auto, off or a segment size: %w", err)
+			}
+			c.opts().TCPMSSClamp = n
+		}
+		return nil
+	}},
+	"usehostname":    ignored(0, "usehostname is not implemented; set the name with the name option"),
+	"+ua":            ignored(1, "+ua is not implemented; use user and password, or pap-secrets"),
+	"login":          unsupported(0, "login (PAP against the system password database) is not supported; put the passwords in pap-secrets"),
+	"papcrypt":       unsupported(0, "papcrypt (crypt(3)-hashed PAP secrets) is not supported"),
+	"enable-session": ignored(0, ""),
+	"privgroup":      ignored(1, ""),
+	"allow-ip":       ignored(1, "allow-ip is not implemented; ignored (peers that do not authenticate get no address from it)"),
+	"remotenumber":   ignored(1, ""),
+	"allow-number":   ignored(1, ""),
 	"chapms-strip-domain": ignored(0,
 		"chapms-strip-domain is not implemented; names are looked up in the secrets files as the peer sends them"),
 	"ca":                   ignored(1, noteEAPTLS),

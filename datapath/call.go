@@ -92,6 +92,7 @@ type Call struct {
 	peerID    atomic.Uint32
 	peerKnown atomic.Bool
 	netUp     atomic.Bool
+	mss       atomic.Uint32 // TCP MSS clamp for SYNs both ways; 0 = off
 	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
 	ackOwed   atomic.Bool   // received data not yet acknowledged
 	unacked   atomic.Uint32 // packets received since the last acknowledgement sent
@@ -188,6 +189,10 @@ func (c *Call) SetMPPE(send, recv ccp.Direction, sendKey, recvKey [16]byte) erro
 	c.rx.Store(rx)
 	return nil
 }
+
+// SetMSSClamp sets the largest TCP MSS a SYN may announce through the
+// tunnel, in either direction (0 turns clamping off).
+func (c *Call) SetMSSClamp(mss uint16) { c.mss.Store(uint32(mss)) }
 
 // FlushMPPE makes the next encrypted packet a flushed one, answering the
 // peer's CCP Reset-Request.
@@ -352,6 +357,9 @@ func (c *Call) encap(buf []byte, off, n int) []byte {
 		// numbered it would desynchronise the peer's decrypter.
 		c.Stats.DropWindow.Add(1)
 		return nil
+	}
+	if m := c.mss.Load(); m != 0 {
+		clampMSS(buf[off:off+n], uint16(m))
 	}
 	start := off
 	end := off + n

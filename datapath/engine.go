@@ -447,6 +447,9 @@ func (e *Engine) deliver(b *rxBatch, c *Call, tb []byte, n int) {
 		c.Stats.DropSpoof.Add(1)
 		return
 	}
+	if m := c.mss.Load(); m != 0 {
+		clampMSS(ip, uint16(m))
+	}
 	c.Stats.RxPackets.Add(1)
 	c.Stats.RxBytes.Add(uint64(n))
 	if c.cfg.DeliverIP != nil {

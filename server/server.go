@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/datapath"
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
@@ -57,6 +58,9 @@ type Config struct {
 	// AuthRetries is how many more MS-CHAP attempts a peer gets after a
 	// wrong password (auth.DefaultRetries is what Windows servers allow).
 	AuthRetries int
+	// TCPMSSClamp is the MSS clamp (config.MSSClampAuto: the session's
+	// MTU less 40; 0: off).
+	TCPMSSClamp int
 
 	EchoInterval time.Duration
 	EchoFailure  int
@@ -739,6 +743,7 @@ func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
 	if l.mru > 0 && l.mru < mtu {
 		mtu = l.mru
 	}
+	l.Call.SetMSSClamp(config.MSSClamp(s.cfg.TCPMSSClamp, mtu))
 	r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: peer, Src: local, MTU: mtu}
 	if err := r.Add(); err != nil {
 		l.log.Error("adding route to the peer", "err", err)

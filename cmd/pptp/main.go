@@ -131,6 +131,7 @@ func clientConfig(server string, o *config.PPPOptions) (client.Config, error) {
 		RemoteIP:     o.RemoteIP,
 		DefaultRoute: o.DefaultRoute,
 		UsePeerDNS:   o.UsePeerDNS,
+		TCPMSSClamp:  o.TCPMSSClamp,
 		EchoInterval: echo,
 		EchoFailure:  failures,
 		FSM:          fsm,

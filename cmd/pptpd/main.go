@@ -185,6 +185,7 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 		MPPE:         policy.MPPE(pol.MPPE),
 		ProxyARP:     opts.ProxyARP,
 		AuthRetries:  auth.DefaultRetries,
+		TCPMSSClamp:  opts.TCPMSSClamp,
 		EchoInterval: echo,
 		EchoFailure:  failures,
 		FSM:          fsm,
