@@ -5,6 +5,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -69,8 +70,9 @@ type Config struct {
 	MPPE   ccp.Config
 
 	IfName string // TUN interface name, default ppp0
-	MTU    int    // our MTU (pppd mtu), 0 for 1400
-	MRU    int    // our MRU (pppd mru), 0 for 1400
+	// MTU and MRU are pppd's mtu and mru; 0 derives them from the link
+	// towards the server (datapath.TunnelMTU).
+	MTU, MRU int
 
 	// LocalIP and RemoteIP are pppd's "local:remote": addresses to ask
 	// for, the zero Addr to let the server choose.
@@ -115,12 +117,6 @@ func New(cfg Config) *Client {
 	}
 	if cfg.IfName == "" {
 		cfg.IfName = "ppp0"
-	}
-	if cfg.MTU == 0 {
-		cfg.MTU = 1400
-	}
-	if cfg.MRU == 0 {
-		cfg.MRU = 1400
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 15 * time.Second
@@ -182,6 +178,14 @@ func (c *Client) Run(ctx context.Context) error {
 	var b [2]byte
 	rand.Read(b[:])
 	callID := binary.BigEndian.Uint16(b[:]) | 1
+
+	if c.cfg.MTU == 0 || c.cfg.MRU == 0 {
+		auto := 1400 // when the link cannot be found, the customary PPTP size
+		if lm, err := netcfg.LinkMTU(srv.Addr()); err == nil {
+			auto = datapath.TunnelMTU(lm)
+		}
+		c.cfg.MTU, c.cfg.MRU = cmp.Or(c.cfg.MTU, auto), cmp.Or(c.cfg.MRU, auto)
+	}
 
 	// Everything that receives GRE must exist before we ask for the call:
 	// the server starts LCP the moment it answers.

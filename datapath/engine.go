@@ -57,6 +57,19 @@ import (
 // device for the PPP, MPPE and GRE headers (24 bytes at most).
 const Headroom = 64
 
+// Overhead is what a tunnelled IP packet gains on the way out: the outer
+// IPv4 header (20), enhanced GRE with sequence and ack numbers (16), the
+// PPP address, control and protocol fields (4), the MPPE header and the
+// inner protocol field (4).
+const Overhead = 44
+
+// TunnelMTU is the largest IP packet that fits a tunnel over a link with
+// MTU linkMTU without fragmenting the GRE packet, within the bounds PPP
+// and IPv4 allow.
+func TunnelMTU(linkMTU int) int {
+	return min(max(linkMTU-Overhead, 576), 1500)
+}
+
 // tunOffset is where an IP packet starts in a TUN write buffer: room for
 // the virtio-net header the offload-capable device wants in front.
 const tunOffset = 32

@@ -42,6 +42,11 @@ func ListenGRE(local, remote netip.Addr) (*GRESocket, error) {
 	// Big buffers absorb bursts while a batch is being processed.
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20)
+	// Let the kernel fragment a GRE packet that meets a smaller MTU on
+	// the path rather than drop it and refuse further ones with EMSGSIZE:
+	// a slow tunnel beats a black hole (the inner MTU is derived from
+	// the local link only).
+	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
 	if local.IsValid() && !local.IsUnspecified() {
 		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: local.As4()}); err != nil {
 			unix.Close(fd)

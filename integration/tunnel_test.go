@@ -217,6 +217,14 @@ func TestTunnel(t *testing.T) {
 			if tc.wantClient != "" {
 				c.p.WaitFor(t, regexp.MustCompile(regexp.QuoteMeta(tc.wantClient)), 5*time.Second)
 			}
+			// MTU and MRU follow the 1500-byte link: 1500 less 44 bytes of
+			// IPv4, GRE, PPP and MPPE headers.
+			if out := tp.cli.MustRun(t, "ip", "link", "show", "ppp0"); !strings.Contains(out, "mtu 1456") {
+				t.Errorf("client interface: want mtu 1456:\n%s", out)
+			}
+			if out := tp.srv.MustRun(t, "ip", "route", "show", c.local.String()); !strings.Contains(out, "mtu 1456") {
+				t.Errorf("server route: want mtu 1456:\n%s", out)
+			}
 			// The client listens for GRE before it asks for the call, so
 			// the server's first LCP Configure-Request is never lost.
 			if n := len(regexp.MustCompile(`msg=sent .*proto=LCP code=ConfReq`).FindAllString(srv.Output(), -1)); n != 1 {

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -42,10 +43,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// TUNName names the shared TUN device.
 	TUNName string
-	// MTU is the largest IP packet we send into tunnels (the TUN MTU
-	// and, together with the peer's MRU, each route's MTU).
+	// MTU is the largest IP packet we send into a tunnel (with the peer's
+	// MRU, each route's MTU); MRU the largest we ask peers to send us.
+	// 0 derives both from the link towards each peer (datapath.TunnelMTU).
 	MTU int
-	// MRU is the largest frame we ask peers to send us.
 	MRU int
 
 	Name     string // our CHAP name (pppd's name)
@@ -111,9 +112,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TUNName == "" {
 		cfg.TUNName = "pptp0"
 	}
-	if cfg.MTU == 0 {
-		cfg.MTU = 1400
-	}
 	var seed [2]byte
 	rand.Read(seed[:])
 	return &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
@@ -137,13 +135,19 @@ func (s *Server) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
-	dev, err := datapath.OpenTUN(s.cfg.TUNName, s.cfg.MTU)
+	// The shared device takes the largest packet any session may use;
+	// each session's route carries its own MTU.
+	devMTU := s.cfg.MTU
+	if devMTU == 0 {
+		devMTU = 1500
+	}
+	dev, err := datapath.OpenTUN(s.cfg.TUNName, devMTU)
 	if err != nil {
 		ln.Close()
 		gs.Close()
 		return err
 	}
-	if err := netcfg.Up(s.cfg.TUNName, s.cfg.MTU); err != nil {
+	if err := netcfg.Up(s.cfg.TUNName, devMTU); err != nil {
 		ln.Close()
 		gs.Close()
 		dev.Close()
@@ -565,9 +569,17 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 	}
 	cl.dp = dp
 	slog := log.With("call", cl.id)
-	link := &sessionLink{Call: dp, srv: s, log: slog}
+	mtu, mru := s.cfg.MTU, s.cfg.MRU
+	if mtu == 0 || mru == 0 {
+		auto := 1400 // when the link cannot be found, the customary PPTP size
+		if lm, err := netcfg.LinkMTU(peer); err == nil {
+			auto = datapath.TunnelMTU(lm)
+		}
+		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
+	}
+	link := &sessionLink{Call: dp, srv: s, log: slog, mtu: mtu}
 	scfg := session.Config{
-		Role: session.Server, Name: s.cfg.Name, MRU: s.cfg.MRU,
+		Role: session.Server, Name: s.cfg.Name, MRU: mru,
 		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
 		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
 		AuthRetries: s.cfg.AuthRetries,
@@ -707,7 +719,8 @@ type sessionLink struct {
 	*datapath.Call
 	srv   *Server
 	log   *slog.Logger
-	mru   int
+	mtu   int // our MTU for the session
+	mru   int // the peer's MRU
 	route *netcfg.HostRoute
 	parp  string
 	local netip.Addr
@@ -739,7 +752,7 @@ func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
 		l.log.Error("adding local tunnel address", "err", err)
 	}
 	l.local = local
-	mtu := s.cfg.MTU
+	mtu := l.mtu
 	if l.mru > 0 && l.mru < mtu {
 		mtu = l.mru
 	}

@@ -191,9 +191,6 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 		FSM:          fsm,
 		Log:          log,
 	}
-	if cfg.MRU == 0 {
-		cfg.MRU = 1400
-	}
 	for i, a := range opts.MSDNS {
 		if i < 2 {
 			cfg.DNS[i] = a

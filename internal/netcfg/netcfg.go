@@ -168,6 +168,20 @@ func DelProxyARP(addr netip.Addr, dev string) error {
 	return nil
 }
 
+// LinkMTU returns the MTU of the interface the host would use to reach
+// dst.
+func LinkMTU(dst netip.Addr) (int, error) {
+	g, err := RouteTo(dst)
+	if err != nil {
+		return 0, err
+	}
+	l, err := link(g.Dev)
+	if err != nil {
+		return 0, err
+	}
+	return l.Attrs().MTU, nil
+}
+
 // Gateway describes how the host reaches an address now.
 type Gateway struct {
 	Dev string
