@@ -148,7 +148,7 @@ run_pptp() {
 }
 run_pptp "pptp-nomppe" 'require-mschap-v2\nnomppe' 'nomppe'
 run_pptp "pptp-mppe128-stateless" 'require-mschap-v2\nrequire-mppe-128' ''
-run_pptp "pptp-mppe128-stateful" 'require-mschap-v2\nrequire-mppe-128\nmppe-stateful' 'mppe-stateful'
+run_pptp "pptp-mppe128-stateful" 'require-mschap-v2\nrequire-mppe-128\nmppe-stateful' 'require-mppe-stateful'
 
 # wireguard-go on the same veth. The two daemons need different interface
 # names: their control sockets (/var/run/wireguard/NAME.sock) are not

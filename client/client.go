@@ -346,13 +346,16 @@ loop:
 				log.Debug("ignoring control message", "type", m.Type())
 			}
 		case err := <-ctrlErr:
-			scancel()
-			<-sessDone
-			link.cleanup()
 			if errors.Is(err, pptp.ErrEchoTimeout) {
+				scancel()
+				<-sessDone
+				link.cleanup()
 				return fail(ExitPeerDead, "server stopped answering on the control connection")
 			}
-			return fail(ExitHangup, "control connection lost: %v", err)
+			// pptpd closes the connection when its pppd exits, without a
+			// Call-Disconnect-Notify: the session knows why.
+			return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+				fmt.Sprintf("control connection lost: %v", err))
 		}
 	}
 	c.clearCall(conn, callID, ctrl, ctrlErr, log)
@@ -487,9 +490,9 @@ func (c *Client) sessionError(err error, authFailed bool, dp *datapath.Call) err
 	case err == nil:
 		return fail(ExitHangup, "server terminated the link")
 	case authFailed || errors.Is(err, session.ErrAuthFailed):
-		return fail(ExitAuthToPeerFail, "authentication failed: %v", err)
+		return fail(ExitAuthToPeerFail, "%v", err)
 	case errors.Is(err, session.ErrMPPE):
-		return fail(ExitNegotiation, "encryption refused: %v", err)
+		return fail(ExitNegotiation, "%v", err)
 	case errors.Is(err, session.ErrPeerDead):
 		return fail(ExitPeerDead, "server not responding: %v", err)
 	}

@@ -73,6 +73,9 @@ type MPPEOptions struct {
 	// Stateful is on after mppe-stateful, off after nomppe-stateful or
 	// "mppe stateless".
 	Stateful Toggle
+	// StatefulRequired is our extension require-mppe-stateful: ask for
+	// stateful mode and insist on it (it turns Stateful on).
+	StatefulRequired bool
 	// NoCCP is set by noccp (-ccp), which turns off CCP and so MPPE.
 	NoCCP bool
 }

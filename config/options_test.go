@@ -487,3 +487,28 @@ func TestTCPMSSClamp(t *testing.T) {
 		}
 	}
 }
+
+func TestRequireMPPEStateful(t *testing.T) {
+	for _, tc := range []struct {
+		words          []string
+		allow, require bool
+	}{
+		{[]string{"mppe-stateful"}, true, false},
+		{[]string{"require-mppe-stateful"}, true, true},
+		{[]string{"require-mppe-stateful", "nomppe-stateful"}, false, false},
+		{[]string{"nomppe-stateful", "require-mppe-stateful"}, true, true},
+		{nil, false, false},
+	} {
+		o, _, err := ParseOptionWords(tc.words, "command line")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.words, err)
+		}
+		p, err := o.ServerMPPE()
+		if err != nil {
+			t.Fatalf("%q: %v", tc.words, err)
+		}
+		if p.AllowStateful != tc.allow || p.RequireStateful != tc.require {
+			t.Errorf("%q: allow %v require %v, want %v %v", tc.words, p.AllowStateful, p.RequireStateful, tc.allow, tc.require)
+		}
+	}
+}

@@ -245,18 +245,21 @@ var pppOptions = map[string]optSpec{
 	"nomppe-128":       refuseMPPE(MPPE128),
 	"-mppe-128":        alias("nomppe-128"),
 	"mppe-stateful":    boolOpt(func(o *PPPOptions) { o.MPPE.Stateful = ToggleOn }),
-	"nomppe-stateful":  boolOpt(func(o *PPPOptions) { o.MPPE.Stateful = ToggleOff }),
-	"mppe":             {nargs: 1, apply: applyMPPEModifiers},
-	"bsdcomp":          noopCheck(checkCompArg),
-	"nobsdcomp":        noop(0),
-	"-bsdcomp":         alias("nobsdcomp"),
-	"deflate":          noopCheck(checkCompArg),
-	"nodeflate":        noop(0),
-	"-deflate":         alias("nodeflate"),
-	"nodeflatedraft":   noop(0),
-	"predictor1":       noop(0),
-	"nopredictor1":     noop(0),
-	"-predictor1":      alias("nopredictor1"),
+	"nomppe-stateful":  boolOpt(func(o *PPPOptions) { o.MPPE.Stateful, o.MPPE.StatefulRequired = ToggleOff, false }),
+	"require-mppe-stateful": boolOpt(func(o *PPPOptions) {
+		o.MPPE.Stateful, o.MPPE.StatefulRequired = ToggleOn, true
+	}),
+	"mppe":           {nargs: 1, apply: applyMPPEModifiers},
+	"bsdcomp":        noopCheck(checkCompArg),
+	"nobsdcomp":      noop(0),
+	"-bsdcomp":       alias("nobsdcomp"),
+	"deflate":        noopCheck(checkCompArg),
+	"nodeflate":      noop(0),
+	"-deflate":       alias("nodeflate"),
+	"nodeflatedraft": noop(0),
+	"predictor1":     noop(0),
+	"nopredictor1":   noop(0),
+	"-predictor1":    alias("nopredictor1"),
 
 	// IPCP (pppd ipcp.c).
 	"ms-dns": {nargs: 1, apply: func(c *optCtx, s string) error {
@@ -478,7 +481,7 @@ func applyMPPEModifiers(c *optCtx, arg string) error {
 		o.MPPE.Optional = true
 	}
 	if stateless {
-		o.MPPE.Stateful = ToggleOff
+		o.MPPE.Stateful, o.MPPE.StatefulRequired = ToggleOff, false
 	}
 	return nil
 }

@@ -161,6 +161,9 @@ type MPPEPolicy struct {
 	// AllowStateful allows stateful MPPE if the peer insists; stateless
 	// is always asked for first, and is the only mode allowed otherwise.
 	AllowStateful bool
+	// RequireStateful (require-mppe-stateful, our extension) asks for
+	// stateful mode and accepts nothing else.
+	RequireStateful bool
 }
 
 // Enabled reports whether MPPE may be negotiated at all.
@@ -420,6 +423,7 @@ func (o *PPPOptions) mppePolicy() (MPPEPolicy, string, error) {
 		return MPPEPolicy{}, "", fmt.Errorf("%s contradicts %s; remove one of them", o.ref(named), o.ref(refused))
 	}
 	p := MPPEPolicy{Required: true, AllowStateful: m.Stateful == ToggleOn}
+	p.RequireStateful = p.AllowStateful && m.StatefulRequired
 	why := "by default"
 	if !explicit {
 		p.Allowed = MPPE128 &^ m.Refused

@@ -189,7 +189,7 @@ func TestTunnel(t *testing.T) {
 			client: nil, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-128 stateless"`, wantClient: "MPPE-128 stateless enabled"},
 		{name: "mschapv2-mppe128-stateful",
 			server: []string{"require-mschap-v2", "require-mppe-128", "mppe-stateful"},
-			client: []string{"mppe-stateful"}, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-128 stateful"`, wantClient: "MPPE-128 stateful enabled"},
+			client: []string{"require-mppe-stateful"}, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-128 stateful"`, wantClient: "MPPE-128 stateful enabled"},
 		{name: "mschapv2-mppe40",
 			server: []string{"require-mschap-v2", "require-mppe-40"},
 			client: []string{"require-mppe-40"}, wantAuth: "MS-CHAP-v2", wantMPPE: `mppe_send="MPPE-40 stateless"`, wantClient: "MPPE-40 stateless enabled"},

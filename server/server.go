@@ -645,7 +645,7 @@ func (s *Server) endCall(cl *call, log *slog.Logger, reason string) {
 
 func (s *Server) logEnd(cl *call, reason string, log *slog.Logger) {
 	st := &cl.dp.Stats
-	user := ""
+	user := cl.sess.User() // the session has ended: safe to read
 	if u := cl.user.Load(); u != nil {
 		user = *u
 	}

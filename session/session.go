@@ -106,7 +106,7 @@ type Hooks struct {
 // Errors that end a session, for callers that need to tell them apart.
 var (
 	ErrAuthFailed = errors.New("authentication failed")
-	ErrMPPE       = errors.New("encryption negotiation failed")
+	ErrMPPE       = errors.New("encryption refused")
 	ErrPeerDead   = errors.New("peer not responding")
 )
 
@@ -139,10 +139,11 @@ type Session struct {
 	info     Info
 	upAt     time.Time
 
-	done      bool
-	endErr    error
-	endReason string        // why LCP finished, when it did
-	dropped   atomic.Uint64 // control frames dropped because the queue was full
+	done       bool
+	endErr     error
+	endReason  string        // why LCP finished, when it did
+	peerReason string        // the text of the peer's Terminate-Request
+	dropped    atomic.Uint64 // control frames dropped because the queue was full
 }
 
 // New builds a session over link. Run starts it.
@@ -308,6 +309,9 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 	}
 	switch p {
 	case ppp.ProtoLCP:
+		if pkt.Code == ppp.TermReq {
+			s.peerTerminates(printable(string(pkt.Data)))
+		}
 		s.lcp.Input(pkt)
 		return
 	}
@@ -345,6 +349,21 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 	default:
 		// IPV6CP, CBCP, IPv6 and anything else we do not speak.
 		s.lcp.SendProtocolReject(p, b)
+	}
+}
+
+// peerTerminates records why the peer ends the link, the first time it
+// says so. A peer that gives up while encryption is being negotiated
+// could not agree on MPPE (pppd says "MPPE required but peer refused"),
+// and that is what we report rather than a plain hang-up.
+func (s *Session) peerTerminates(text string) {
+	if s.peerReason != "" || s.done {
+		return
+	}
+	s.peerReason = "peer: " + text
+	s.log.Info("peer is terminating the link", "reason", text)
+	if s.endErr == nil && s.network && !s.ccpOpen && (s.cfg.MPPE.Required || s.ccp.PeerAskedMPPE()) {
+		s.endErr = fmt.Errorf("%w: the peer ended the link during encryption negotiation (%s)", ErrMPPE, text)
 	}
 }
 
@@ -574,8 +593,15 @@ func (s *Session) EndReason() string {
 	if s.endErr != nil {
 		return s.endErr.Error()
 	}
-	return s.endReason
+	if s.endReason != "" {
+		return s.endReason
+	}
+	return s.peerReason
 }
+
+// User is the name the peer authenticated with (server) or we did
+// (client); empty before authentication. Read it once Run has returned.
+func (s *Session) User() string { return s.user }
 
 // Info returns the session's description; meaningful once Up has run.
 func (s *Session) Info() Info { return s.info }

@@ -32,11 +32,12 @@ func AuthMethods(p config.AuthPolicy) []ppp.AuthMethod {
 // MPPE converts an MPPE policy.
 func MPPE(p config.MPPEPolicy) ccp.Config {
 	return ccp.Config{
-		Allow40:       p.Allowed.Has(config.MPPE40),
-		Allow56:       p.Allowed.Has(config.MPPE56),
-		Allow128:      p.Allowed.Has(config.MPPE128),
-		Required:      p.Required,
-		AllowStateful: p.AllowStateful,
+		Allow40:         p.Allowed.Has(config.MPPE40),
+		Allow56:         p.Allowed.Has(config.MPPE56),
+		Allow128:        p.Allowed.Has(config.MPPE128),
+		Required:        p.Required,
+		AllowStateful:   p.AllowStateful,
+		RequireStateful: p.RequireStateful,
 	}
 }
 

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/rand"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/gopptp/gopptp/mppe"
@@ -116,7 +117,7 @@ func (c *Client) Input(p ppp.Packet) {
 		if p.Code == PAPAck {
 			c.finish(ClientResult{OK: true})
 		} else {
-			c.finish(ClientResult{Reason: "authentication failed (PAP): " + msg})
+			c.finish(ClientResult{Reason: "PAP: the server said " + strconvQuote(msg)})
 		}
 		return
 	}
@@ -217,8 +218,10 @@ func (c *Client) failure(msg []byte) {
 			}
 		}
 	}
-	c.finish(ClientResult{Reason: fmt.Sprintf("authentication failed (%v): %s", c.method, text)})
+	c.finish(ClientResult{Reason: fmt.Sprintf("%v: the server said %s", c.method, text)})
 }
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // printable renders peer-supplied text for a log line.
 func printable(b []byte) string {

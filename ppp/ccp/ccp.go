@@ -9,10 +9,12 @@
 // decrypt with them), and the peer's request that we ack governs what we
 // send.
 //
-// Like pppd, an end offers stateless mode first. With stateful mode
-// preferred (pppd's mppe-stateful) we ask for stateful mode but fall back to
-// stateless when the peer rejects or naks it, so that a preference never
-// costs interoperability.
+// Like pppd, an end always asks for stateless mode; mppe-stateful only
+// lets it accept stateful mode when the peer asks for it. pppd ends the
+// link at once when it must reject a required MPPE option (for instance a
+// stateful request it does not allow), so a request that pppd might refuse
+// can never be a mere preference: require-mppe-stateful, our extension,
+// asks for stateful mode and accepts nothing else.
 package ccp
 
 import (
@@ -45,9 +47,12 @@ type Config struct {
 	Allow40, Allow56, Allow128 bool
 	// Required makes a CCP outcome without MPPE in both directions fatal.
 	Required bool
-	// AllowStateful accepts stateful mode from the peer and makes us ask
-	// for it first (pppd's mppe-stateful).
+	// AllowStateful accepts stateful mode when the peer asks for it
+	// (pppd's mppe-stateful).
 	AllowStateful bool
+	// RequireStateful asks for stateful mode and insists on it in both
+	// directions (require-mppe-stateful).
+	RequireStateful bool
 }
 
 func (c Config) allowed() uint32 {
@@ -128,7 +133,13 @@ type CCP struct {
 	peer    uint32 // bits of the peer's request we acked
 	res     Result
 	failure string
+	// peerAsked records that the peer's requests offered MPPE.
+	peerAsked bool
 }
+
+// PeerAskedMPPE reports whether the peer asked for MPPE in this
+// negotiation (it may end the link when we cannot agree).
+func (c *CCP) PeerAskedMPPE() bool { return c.peerAsked }
 
 // New returns a CCP instance.
 func New(cfg Config, hooks Hooks, send func(ppp.Packet), timer ppp.Timer, fsmCfg ppp.Config) *CCP {
@@ -158,7 +169,7 @@ func (c *CCP) initialRequest() uint32 {
 	if a == 0 {
 		return 0
 	}
-	if !c.cfg.AllowStateful {
+	if !c.cfg.RequireStateful {
 		a |= BitH
 	}
 	return a
@@ -212,7 +223,11 @@ func (c *CCP) GotNak(opts []byte) bool {
 			c.failure = fmt.Sprintf("MPPE: peer suggests %s, which is not allowed here", describe(sug))
 			return true
 		}
-		if sug&BitH != 0 || !c.cfg.AllowStateful {
+		switch {
+		case sug&BitH != 0 && c.cfg.RequireStateful:
+			c.failure = "MPPE: stateful mode is required here but the peer insists on stateless mode"
+			return true
+		case sug&BitH != 0 || !c.cfg.AllowStateful:
 			next |= BitH
 		}
 		c.want = next
@@ -229,12 +244,6 @@ func (c *CCP) GotReject(opts []byte) bool {
 	for _, o := range os {
 		if o.Type != OptMPPE || c.want == 0 {
 			return false // we asked for nothing else
-		}
-		if c.want&BitH == 0 {
-			// pppd rejects the whole option when it refuses stateful
-			// mode: try again stateless before giving up.
-			c.want |= BitH
-			continue
 		}
 		if c.cfg.Required {
 			c.failure = "MPPE required but peer refused"
@@ -267,6 +276,9 @@ func (c *CCP) CheckRequest(opts []byte, rejectOnly bool) (ppp.Code, []byte) {
 	var acked uint32
 	allowed := c.cfg.allowed()
 	for _, o := range os {
+		if o.Type == OptMPPE {
+			c.peerAsked = true
+		}
 		if o.Type != OptMPPE || allowed == 0 || len(o.Data) != 4 {
 			// Deflate, BSD, Predictor and MPPC-only offers: we do no
 			// compression (pppd offers Deflate when MPPE is off).
@@ -274,8 +286,12 @@ func (c *CCP) CheckRequest(opts []byte, rejectOnly bool) (ppp.Code, []byte) {
 			continue
 		}
 		req := binary.BigEndian.Uint32(o.Data)
+		c.peerAsked = true
 		sug := req & knownBits // drop MPPC, D and unknown bits
-		if !c.cfg.AllowStateful {
+		switch {
+		case c.cfg.RequireStateful:
+			sug &^= BitH
+		case !c.cfg.AllowStateful:
 			sug |= BitH
 		}
 		str := strongest(sug & strengthBits & allowed)
@@ -311,6 +327,10 @@ func (c *CCP) CheckRequest(opts []byte, rejectOnly bool) (ppp.Code, []byte) {
 func (c *CCP) LayerUp() {
 	if c.cfg.Required && (!c.res.Send.On || !c.res.Recv.On) {
 		c.failure = fmt.Sprintf("MPPE required but not agreed (send %v, receive %v)", c.res.Send, c.res.Recv)
+		return
+	}
+	if c.cfg.RequireStateful && (c.res.Send.Stateless || c.res.Recv.Stateless) {
+		c.failure = fmt.Sprintf("stateful MPPE required but not agreed (send %v, receive %v)", c.res.Send, c.res.Recv)
 		return
 	}
 	if c.hooks.Up != nil {

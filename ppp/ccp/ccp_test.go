@@ -44,11 +44,12 @@ func mppe(bits uint32) string {
 }
 
 var (
-	only128  = Config{Allow128: true, Required: true}
-	only40   = Config{Allow40: true, Required: true}
-	all      = Config{Allow40: true, Allow56: true, Allow128: true}
-	s40or128 = Config{Allow40: true, Allow128: true}
-	stateful = Config{Allow128: true, AllowStateful: true}
+	only128      = Config{Allow128: true, Required: true}
+	only40       = Config{Allow40: true, Required: true}
+	all          = Config{Allow40: true, Allow56: true, Allow128: true}
+	s40or128     = Config{Allow40: true, Allow128: true}
+	stateful     = Config{Allow128: true, AllowStateful: true}
+	mustStateful = Config{Allow128: true, Required: true, AllowStateful: true, RequireStateful: true}
 )
 
 func TestCheckRequest(t *testing.T) {
@@ -123,7 +124,8 @@ func TestOwnRequest(t *testing.T) {
 		{only40, mppe(BitH | BitL)},
 		{s40or128, mppe(BitH | BitS | BitL)},
 		{all, mppe(BitH | BitS | BitM | BitL)},
-		{stateful, mppe(BitS)},
+		{stateful, mppe(BitH | BitS)}, // allowed, not asked for: as pppd
+		{mustStateful, mppe(BitS)},
 		{Config{}, ""},
 	}
 	for _, tc := range tests {
@@ -170,37 +172,52 @@ func TestRequiredButNoMPPEFromPeer(t *testing.T) {
 	}
 }
 
-func TestStatefulFallback(t *testing.T) {
+// TestRejectEndsRequiredMPPE: there is no fallback after a reject of a
+// required MPPE option (pppd would already have closed the link).
+func TestRejectEndsRequiredMPPE(t *testing.T) {
 	for _, required := range []bool{true, false} {
 		t.Run(fmt.Sprintf("required=%v", required), func(t *testing.T) {
-			cfg := stateful
+			cfg := only128
 			cfg.Required = required
 			c := newTestCCP(cfg)
 			req := c.start(t)
-			if got := hex.EncodeToString(req.Data); got != mppe(BitS) {
-				t.Fatalf("first request %s, want stateful %s", got, mppe(BitS))
-			}
-			c.Input(ppp.Packet{Code: ppp.ConfRej, ID: req.ID, Data: req.Data})
-			req = c.out.one(t)
-			if got := hex.EncodeToString(req.Data); req.Code != ppp.ConfReq || got != mppe(BitH|BitS) {
-				t.Fatalf("after reject sent %v %s, want ConfReq %s", req.Code, got, mppe(BitH|BitS))
-			}
-			if f := c.Failure(); f != "" {
-				t.Fatalf("Failure %q after the first reject", f)
-			}
 			c.Input(ppp.Packet{Code: ppp.ConfRej, ID: req.ID, Data: req.Data})
 			req = c.out.one(t)
 			if req.Code != ppp.ConfReq || len(req.Data) != 0 {
-				t.Errorf("after second reject sent %v %x, want an empty ConfReq", req.Code, req.Data)
+				t.Errorf("after the reject sent %v %x, want an empty ConfReq", req.Code, req.Data)
 			}
-			f := c.Failure()
-			if required && f == "" {
-				t.Error("no Failure after MPPE was rejected twice while required")
-			}
-			if !required && f != "" {
-				t.Errorf("Failure %q although MPPE is optional", f)
+			if f := c.Failure(); (f != "") != required {
+				t.Errorf("Failure %q with MPPE required=%v", f, required)
 			}
 		})
+	}
+}
+
+// TestRequireStateful covers require-mppe-stateful: we ask for stateful
+// mode, nak a stateless request towards it, and fail when the peer insists
+// on stateless mode.
+func TestRequireStateful(t *testing.T) {
+	c := newTestCCP(mustStateful)
+	req := c.start(t)
+	c.Input(ppp.Packet{Code: ppp.ConfReq, ID: 1, Data: mustHex(mppe(BitH | BitS))})
+	if r := c.out.one(t); r.Code != ppp.ConfNak || hex.EncodeToString(r.Data) != mppe(BitS) {
+		t.Fatalf("stateless request answered %v %x, want a Nak to stateful", r.Code, r.Data)
+	}
+	c.Input(ppp.Packet{Code: ppp.ConfReq, ID: 2, Data: mustHex(mppe(BitS))})
+	if r := c.out.one(t); r.Code != ppp.ConfAck {
+		t.Fatalf("stateful request answered %v", r.Code)
+	}
+	c.Input(ppp.Packet{Code: ppp.ConfAck, ID: req.ID, Data: req.Data})
+	want := Direction{On: true, KeyBits: 128}
+	if len(c.up) != 1 || c.up[0].Send != want || c.up[0].Recv != want {
+		t.Fatalf("Up %+v, want stateful both ways", c.up)
+	}
+
+	c = newTestCCP(mustStateful)
+	req = c.start(t)
+	c.Input(ppp.Packet{Code: ppp.ConfNak, ID: req.ID, Data: mustHex(mppe(BitH | BitS))})
+	if f := c.Failure(); f == "" {
+		t.Error("a peer insisting on stateless mode did not fail require-mppe-stateful")
 	}
 }
 
