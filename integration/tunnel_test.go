@@ -232,7 +232,7 @@ func TestTunnel(t *testing.T) {
 			}
 			tp.checkTraffic(t, c)
 			c.stop(t)
-			down := srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="call cleared by peer".*`), 5*time.Second)
+			down := srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="call cleared by peer \(peer: User request\)".*`), 5*time.Second)
 			t.Log(down)
 			if strings.Contains(c.p.Output(), "level=ERROR") {
 				t.Errorf("client logged errors:\n%s", c.p.Output())

@@ -639,6 +639,11 @@ func (s *Server) endCall(cl *call, log *slog.Logger, reason string) {
 	}
 	cl.cancel()
 	<-cl.done
+	// A peer usually says why it hangs up in an LCP Terminate-Request
+	// just before: keep that in the log line.
+	if why := cl.sess.EndReason(); why != "" {
+		reason += " (" + why + ")"
+	}
 	s.logEnd(cl, reason, log)
 	s.releaseCall(cl)
 }

@@ -260,6 +260,9 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			s.teardownData()
+			if s.endErr != nil {
+				return s.endErr // we already know why the link is ending
+			}
 			return ctx.Err()
 		}
 		s.checkFailures()

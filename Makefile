@@ -1,0 +1,25 @@
+# Entry points for building and testing gopptp. `go test ./...` alone
+# skips the interop suite; the interop targets boot QEMU guests with the
+# real pptpd/pppd/pptp-linux and need root.
+
+GO ?= go
+INTEROP_FLAGS = -v -count=1 -timeout 60m
+
+.PHONY: build test interop interop-quick interop-image
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+test:
+	$(GO) test ./...
+
+# Builds the guest image (or reuses /var/cache/pptp-interop) and installs
+# the host packages the harness needs.
+interop-image:
+	interop/harness/build-image
+
+interop: interop-image
+	GOPPTP_INTEROP=full $(GO) test $(INTEROP_FLAGS) ./interop/
+
+interop-quick: interop-image
+	GOPPTP_INTEROP=quick $(GO) test $(INTEROP_FLAGS) ./interop/
