@@ -208,20 +208,7 @@ func (c *Client) Run(ctx context.Context) error {
 		<-engineDone
 	}()
 
-	var sessPtr atomic.Pointer[session.Session]
-	dp, err := engine.AddCall(datapath.CallConfig{
-		LocalID: callID, PeerUnknown: true, Peer: srv.Addr(),
-		Control: func(p ppp.Protocol, b []byte) {
-			if s := sessPtr.Load(); s != nil {
-				s.Deliver(p, b)
-			}
-		},
-		ResetRequest: func() {
-			if s := sessPtr.Load(); s != nil {
-				s.ResetRequest()
-			}
-		},
-	})
+	dp, err := engine.AddCall(datapath.CallConfig{LocalID: callID, PeerUnknown: true, Peer: srv.Addr()})
 	if err != nil {
 		return fail(ExitFatal, "%v", err)
 	}
@@ -257,7 +244,7 @@ func (c *Client) Run(ctx context.Context) error {
 		},
 		AuthFailed: func(user, reason string) { authFailed.Store(true) },
 	})
-	sessPtr.Store(sess) // frames arriving from now on wait in its queue
+	dp.Attach(sess) // frames arriving from now on wait in its queue
 
 	peerCallID, peerWindow, err := c.placeCall(conn, callID)
 	if err != nil {

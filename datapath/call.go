@@ -26,17 +26,28 @@ type CallConfig struct {
 	// the server starts LCP as soon as it answers. SetPeerCall completes
 	// it.
 	PeerUnknown bool
-	// Control receives every PPP frame that is not IP data (LCP, auth,
-	// IPCP, CCP, and anything unknown) with its protocol. It must not
-	// block and must copy info if it keeps it.
-	Control func(p ppp.Protocol, info []byte)
-	// ResetRequest is called when stateful MPPE lost synchronisation and
-	// a CCP Reset-Request is due. It must not block.
+	// Control and ResetRequest stand in for an attached Handler (tests,
+	// a load generator): Control receives every PPP frame that is not IP
+	// data, ResetRequest is called when stateful MPPE lost
+	// synchronisation. Neither may block; Control copies info if it keeps
+	// it.
+	Control      func(p ppp.Protocol, info []byte)
 	ResetRequest func()
 	// DeliverIP, when set, receives decrypted IP packets instead of the
 	// engine's TUN device (a load generator's own packet sink). It must
 	// not block or keep pkt.
 	DeliverIP func(pkt []byte)
+}
+
+// Handler is the session a call hands its control frames to: what
+// session.Session provides. Both methods must not block.
+type Handler interface {
+	// Deliver takes a PPP frame that is not IP data; it copies info if it
+	// keeps it.
+	Deliver(p ppp.Protocol, info []byte)
+	// ResetRequest asks for a CCP Reset-Request (stateful MPPE lost
+	// synchronisation).
+	ResetRequest()
 }
 
 // Stats are a call's counters, safe to read at any time.
@@ -100,6 +111,7 @@ type Call struct {
 	rxHighest atomic.Uint32 // highest sequence number received
 	rx        atomic.Pointer[rxCrypto]
 	removed   atomic.Bool
+	handler   atomic.Pointer[Handler] // the session, once attached
 
 	// Receive half: only the GRE reader goroutine touches these.
 	ro        reorder
@@ -149,6 +161,20 @@ func (c *Call) SetPeerCall(peerID, peerWindow uint16) {
 		c.drainLocked()
 	}
 	c.txMu.Unlock()
+}
+
+// Attach hands the call's control frames to h from now on. A call may be
+// registered before its session exists (the client must listen before it
+// asks for the call); frames that arrive earlier go to CallConfig.Control
+// if set, else they are dropped like frames on a link not yet up.
+func (c *Call) Attach(h Handler) { c.handler.Store(&h) }
+
+func (c *Call) control(p ppp.Protocol, info []byte) {
+	if h := c.handler.Load(); h != nil {
+		(*h).Deliver(p, info)
+	} else if c.cfg.Control != nil {
+		c.cfg.Control(p, info)
+	}
 }
 
 // LocalID returns our Call ID.
@@ -444,7 +470,9 @@ func (c *Call) needReset(now time.Time) {
 		return
 	}
 	c.resetSent = now
-	if c.cfg.ResetRequest != nil {
+	if h := c.handler.Load(); h != nil {
+		(*h).ResetRequest()
+	} else if c.cfg.ResetRequest != nil {
 		c.cfg.ResetRequest()
 	}
 }

@@ -424,7 +424,7 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		}
 		if inner != ppp.ProtoIPv4 {
 			c.Stats.RxControl.Add(1)
-			c.cfg.Control(inner, ip)
+			c.control(inner, ip)
 			return
 		}
 		if len(plain)-len(ip) == 1 { // one-octet inner protocol: shift by one
@@ -440,7 +440,7 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		e.deliver(b, c, tb, n)
 	default:
 		c.Stats.RxControl.Add(1)
-		c.cfg.Control(proto, info)
+		c.control(proto, info)
 	}
 }
 

@@ -403,7 +403,7 @@ func (f *FSM) rcvTermReq(p Packet) {
 		f.restarts = 0
 		f.timer.Start(f.cfg.Restart)
 		if len(p.Data) > 0 {
-			f.reason = "peer: " + printable(p.Data)
+			f.reason = "peer: " + Printable(p.Data, 64)
 		} else {
 			f.reason = "peer requested termination"
 		}
@@ -490,20 +490,4 @@ func (f *FSM) sendTermReq() {
 
 func (f *FSM) sendTermAck(id uint8) {
 	f.send(Packet{Code: TermAck, ID: id})
-}
-
-// printable renders peer-supplied text for a log line, replacing anything
-// that is not printable ASCII.
-func printable(b []byte) string {
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			c = '.'
-		}
-		out[i] = c
-	}
-	return string(out)
 }

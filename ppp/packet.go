@@ -169,3 +169,21 @@ func (r *Reply) Result(req []byte) (Code, []byte) {
 	}
 	return ConfAck, req
 }
+
+// Printable renders peer-supplied text (a Terminate-Request reason, a user
+// name, an authentication message) safe for a log line: at most max bytes,
+// anything but printable ASCII replaced by '.', so a peer cannot forge log
+// lines or smuggle terminal escapes.
+func Printable(text []byte, max int) string {
+	if len(text) > max {
+		text = text[:max]
+	}
+	out := make([]byte, len(text))
+	for i, c := range text {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		out[i] = c
+	}
+	return string(out)
+}

@@ -550,20 +550,7 @@ func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.Incoming
 // launch registers an admitted call with the data path and builds its
 // session.
 func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.Logger) error {
-	var sessPtr atomic.Pointer[session.Session]
-	dp, err := s.engine.AddCall(datapath.CallConfig{
-		LocalID: cl.id, PeerID: cl.peerID, Peer: peer, PeerWindow: peerWindow,
-		Control: func(p ppp.Protocol, b []byte) {
-			if ss := sessPtr.Load(); ss != nil {
-				ss.Deliver(p, b)
-			}
-		},
-		ResetRequest: func() {
-			if ss := sessPtr.Load(); ss != nil {
-				ss.ResetRequest()
-			}
-		},
-	})
+	dp, err := s.engine.AddCall(datapath.CallConfig{LocalID: cl.id, PeerID: cl.peerID, Peer: peer, PeerWindow: peerWindow})
 	if err != nil {
 		return err
 	}
@@ -595,11 +582,11 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		},
 		AuthFailed: func(user, reason string) {
 			// One line per failure, fixed form, for fail2ban.
-			s.log.Warn("login failed", "user", printable(user), "peer", peer.String(), "reason", reason)
+			s.log.Warn("login failed", "user", ppp.Printable([]byte(user), 64), "peer", peer.String(), "reason", reason)
 		},
 	}
 	cl.sess = session.New(scfg, link, hooks)
-	sessPtr.Store(cl.sess)
+	dp.Attach(cl.sess)
 	return nil
 }
 
@@ -701,7 +688,7 @@ func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth
 		if res.Allowed != nil && !res.Allowed(v.call.lease.Remote) {
 			// pppd refuses such a peer its address and the link fails;
 			// saying so at login is clearer.
-			return &auth.Result{Reason: fmt.Sprintf("the secrets file allows %s no address from the pool (it would get %v)", printable(req.User), v.call.lease.Remote)}, nil
+			return &auth.Result{Reason: fmt.Sprintf("the secrets file allows %s no address from the pool (it would get %v)", ppp.Printable([]byte(req.User), 64), v.call.lease.Remote)}, nil
 		}
 		return res, nil
 	}
@@ -712,7 +699,7 @@ func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth
 		return &auth.Result{Reason: "call ended during authentication"}, nil
 	}
 	if !v.pool.Claim(res.Addr) {
-		return &auth.Result{Reason: fmt.Sprintf("address %v assigned to %s is in use by another session", res.Addr, printable(req.User))}, nil
+		return &auth.Result{Reason: fmt.Sprintf("address %v assigned to %s is in use by another session", res.Addr, ppp.Printable([]byte(req.User), 64))}, nil
 	}
 	cl.claimed = res.Addr
 	return res, nil
@@ -805,17 +792,4 @@ func (s *Server) releaseLocal(a netip.Addr) {
 	}
 	// The address stays on the device: removing it would only race with
 	// the next session that uses it.
-}
-
-func printable(s string) string {
-	b := []byte(s)
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }

@@ -171,7 +171,7 @@ func New(cfg Config, link Link, hooks Hooks) *Session {
 		Down:            s.lcpDown,
 		Finished:        s.lcpFinished,
 		ProtocolReject:  s.protocolRejected,
-		Identification:  func(t string) { s.log.Debug("LCP identification", "text", printable(t)) },
+		Identification:  func(t string) { s.log.Debug("LCP identification", "text", ppp.Printable([]byte(t), 64)) },
 		LoopbackWarning: func() { s.log.Warn("LCP: peer uses our magic number; the link may be looped back") },
 	}, s.sender(ppp.ProtoLCP), s.newTimer(func() { s.lcp.Timeout() }), cfg.FSM, s.log)
 	s.ipcp = ipcp.New(cfg.IPCP, ipcp.Hooks{Up: s.ipcpUp, Down: s.ipcpDown, Finished: s.ncpFinished("IPCP")},
@@ -313,7 +313,7 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 	switch p {
 	case ppp.ProtoLCP:
 		if pkt.Code == ppp.TermReq {
-			s.peerTerminates(printable(string(pkt.Data)))
+			s.peerTerminates(ppp.Printable(pkt.Data, 64))
 		}
 		s.lcp.Input(pkt)
 		return
@@ -654,17 +654,4 @@ func (s *Session) stopTimers() {
 	for _, t := range s.timrs {
 		t.Stop()
 	}
-}
-
-func printable(s string) string {
-	b := []byte(s)
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '.'
-		}
-	}
-	return string(b)
 }

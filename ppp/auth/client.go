@@ -139,7 +139,7 @@ func papMessage(d []byte) string {
 	if len(d) < 1 || len(d) < 1+int(d[0]) {
 		return ""
 	}
-	return printable(d[1 : 1+int(d[0])])
+	return ppp.Printable(d[1:1+int(d[0])], 128)
 }
 
 func (c *Client) challenge(p ppp.Packet) {
@@ -209,12 +209,12 @@ func (c *Client) success(msg []byte) {
 }
 
 func (c *Client) failure(msg []byte) {
-	text := printable(msg)
+	text := ppp.Printable(msg, 128)
 	if c.method == ppp.AuthMSCHAPv1 || c.method == ppp.AuthMSCHAPv2 {
 		if f, err := mschap.ParseFailure(string(msg)); err == nil {
 			text = fmt.Sprintf("E=%d", f.Code)
 			if f.Message != "" {
-				text += " " + printable([]byte(f.Message))
+				text += " " + ppp.Printable([]byte(f.Message), 128)
 			}
 		}
 	}
@@ -222,18 +222,3 @@ func (c *Client) failure(msg []byte) {
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
-
-// printable renders peer-supplied text for a log line.
-func printable(b []byte) string {
-	if len(b) > 128 {
-		b = b[:128]
-	}
-	out := make([]byte, len(b))
-	for i, ch := range b {
-		if ch < 0x20 || ch > 0x7e {
-			ch = '.'
-		}
-		out[i] = ch
-	}
-	return string(out)
-}
