@@ -1,0 +1,232 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/gopptp/gopptp/datapath"
+	"github.com/gopptp/gopptp/internal/netcfg"
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/session"
+)
+
+// admit reserves what a new call needs: a session slot under the cap, a
+// pair of tunnel addresses and a Call ID. It returns nil and the reason
+// with the RFC's result for a refusal.
+func (s *Server) admit(peerCallID uint16) (*call, pptp.ErrorCode, bool, string) {
+	if n := s.active.Add(1); int(n) > s.cfg.MaxSessions {
+		s.active.Add(-1)
+		return nil, pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", s.cfg.MaxSessions)
+	}
+	lease, err := s.cfg.Pool.Acquire()
+	if err != nil {
+		s.active.Add(-1)
+		return nil, pptp.ErrorCodeNoResource, false, err.Error()
+	}
+	id, ok := s.ids.acquire()
+	if !ok {
+		s.cfg.Pool.Release(lease)
+		s.active.Add(-1)
+		return nil, pptp.ErrorCodeNoResource, false, "no free call ID"
+	}
+	return &call{id: id, peerID: peerCallID, lease: lease, done: make(chan error, 1), start: time.Now()}, 0, false, ""
+}
+
+// unadmit undoes admit for a call that never started.
+func (s *Server) unadmit(cl *call) {
+	s.ids.release(cl.id)
+	s.cfg.Pool.Release(cl.lease)
+	s.active.Add(-1)
+}
+
+// startCall answers an Outgoing-Call-Request (the usual direction: the
+// client, as PNS, asks us, the PAC, to place a call). It returns nil when
+// the call was refused.
+func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
+	cl, code, busy, why := s.admit(rq.CallID)
+	if cl == nil {
+		res := pptp.OutgoingGeneralError
+		if busy {
+			res = pptp.OutgoingBusy
+		}
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: res, ErrorCode: code})
+		log.Warn("call refused", "reason", why)
+		return nil
+	}
+	if err := s.launch(cl, peer, rq.RecvWindowSize, log); err != nil {
+		s.unadmit(cl)
+		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+		log.Warn("call refused", "reason", err)
+		return nil
+	}
+	if err := c.Send(&pptp.OutgoingCallReply{
+		CallID: cl.id, PeerCallID: rq.CallID, Result: pptp.OutgoingConnected,
+		ConnectSpeed: max(rq.MaxBPS, 10_000_000), RecvWindowSize: ourRecvWindow,
+	}); err != nil {
+		s.releaseCall(cl)
+		return nil
+	}
+	s.run(ctx, cl)
+	return cl
+}
+
+// acceptIncoming answers an Incoming-Call-Request: a peer acting as PAC
+// (a LAC-style device) announces a call and we take it as PNS. The PPP
+// roles stay the same: we authenticate the peer and assign its address.
+// The session starts once the peer sends Incoming-Call-Connected.
+func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, log *slog.Logger) *call {
+	cl, code, _, why := s.admit(rq.CallID)
+	if cl == nil {
+		c.Send(&pptp.IncomingCallReply{PeerCallID: rq.CallID, Result: pptp.IncomingGeneralError, ErrorCode: code})
+		log.Warn("incoming call refused", "reason", why)
+		return nil
+	}
+	cl.incoming = true
+	if err := c.Send(&pptp.IncomingCallReply{CallID: cl.id, PeerCallID: rq.CallID, Result: pptp.IncomingConnect,
+		RecvWindowSize: ourRecvWindow}); err != nil {
+		s.unadmit(cl)
+		return nil
+	}
+	return cl
+}
+
+// connectIncoming starts the session of an accepted incoming call; the
+// peer's receive window comes with its Incoming-Call-Connected.
+func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.IncomingCallConnected, peer netip.Addr, log *slog.Logger) error {
+	if err := s.launch(cl, peer, m.RecvWindowSize, log); err != nil {
+		s.unadmit(cl)
+		return err
+	}
+	s.run(ctx, cl)
+	return nil
+}
+
+// launch registers an admitted call with the data path and builds its
+// session.
+func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.Logger) error {
+	dp, err := s.engine.AddCall(datapath.CallConfig{LocalID: cl.id, PeerID: cl.peerID, Peer: peer, PeerWindow: peerWindow})
+	if err != nil {
+		return err
+	}
+	cl.dp = dp
+	slog := log.With("call", cl.id)
+	mtu, mru := s.cfg.MTU, s.cfg.MRU
+	if mtu == 0 || mru == 0 {
+		auto := 1400 // when the link cannot be found, the customary PPTP size
+		if lm, err := netcfg.LinkMTU(peer); err == nil {
+			auto = datapath.TunnelMTU(lm)
+		}
+		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
+	}
+	link := &sessionLink{Call: dp, srv: s, log: slog, mtu: mtu}
+	scfg := session.Config{
+		Role: session.Server, Name: s.cfg.Name, MRU: mru,
+		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
+		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
+		AuthRetries: s.cfg.AuthRetries,
+		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
+		MPPE:        s.cfg.MPPE, Log: slog,
+	}
+	hooks := session.Hooks{
+		Up: func(i session.Info) {
+			cl.upInfo.Store(&i)
+			cl.user.Store(&i.User)
+			slog.Info("session up", "user", i.User, "auth", i.Auth, "local", i.Local, "remote", i.Peer,
+				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", time.Since(cl.start).Milliseconds())
+		},
+		AuthFailed: func(user, reason string) {
+			// One line per failure, fixed form, for fail2ban.
+			s.log.Warn("login failed", "user", ppp.Printable([]byte(user), 64), "peer", peer.String(), "reason", reason)
+		},
+	}
+	cl.sess = session.New(scfg, link, hooks)
+	dp.Attach(cl.sess)
+	return nil
+}
+
+// run starts a launched call's session.
+func (s *Server) run(ctx context.Context, cl *call) {
+	// The session outlives the server's context: on shutdown it still
+	// terminates LCP with its peer, and is cancelled only if that stalls.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cl.cancel = cancel
+	s.mu.Lock()
+	s.sessions[cl.id] = cl
+	s.mu.Unlock()
+	go func() { cl.done <- cl.sess.Run(sctx) }()
+}
+
+// callEnded logs the end of a session that stopped on its own and frees its
+// resources; it returns the reason for the Call-Disconnect-Notify.
+func (s *Server) callEnded(cl *call, err error, log *slog.Logger) string {
+	reason := cl.sess.EndReason()
+	if err != nil {
+		reason = err.Error()
+	}
+	if reason == "" {
+		reason = "terminated"
+	}
+	s.logEnd(cl, reason, log)
+	s.releaseCall(cl)
+	return reason
+}
+
+// endCall stops a call from outside its session (the peer cleared it or
+// the control connection went away) without waiting for PPP termination:
+// the peer is no longer listening.
+func (s *Server) endCall(cl *call, log *slog.Logger, reason string) {
+	if cl == nil {
+		return
+	}
+	cl.cancel()
+	<-cl.done
+	// A peer usually says why it hangs up in an LCP Terminate-Request
+	// just before: keep that in the log line.
+	if why := cl.sess.EndReason(); why != "" {
+		reason += " (" + why + ")"
+	}
+	s.logEnd(cl, reason, log)
+	s.releaseCall(cl)
+}
+
+func (s *Server) logEnd(cl *call, reason string, log *slog.Logger) {
+	st := &cl.dp.Stats
+	user := cl.sess.User() // the session has ended: safe to read
+	if u := cl.user.Load(); u != nil {
+		user = *u
+	}
+	log.Info("session down", "call", cl.id, "user", user, "reason", reason,
+		"duration", time.Since(cl.start).Round(time.Second).String(),
+		"rx_bytes", st.RxBytes.Load(), "tx_bytes", st.TxBytes.Load(),
+		"rx_packets", st.RxPackets.Load(), "tx_packets", st.TxPackets.Load(),
+		"lost", st.Lost.Load(), "drop_seq", st.DropSeq.Load(), "drop_mppe", st.DropMPPE.Load(),
+		"drop_window", st.DropWindow.Load(), "drop_spoof", st.DropSpoof.Load())
+}
+
+func (s *Server) releaseCall(cl *call) {
+	if cl.cancel != nil {
+		cl.cancel()
+	}
+	s.engine.RemoveCall(cl.dp)
+	s.mu.Lock()
+	delete(s.sessions, cl.id)
+	s.mu.Unlock()
+	s.ids.release(cl.id)
+	s.cfg.Pool.Release(cl.lease)
+	cl.claimMu.Lock()
+	if cl.claimed.IsValid() {
+		s.cfg.Pool.Unclaim(cl.claimed)
+	}
+	cl.released = true
+	cl.claimMu.Unlock()
+	s.active.Add(-1)
+}
+
+// Sessions returns the number of active sessions.
+func (s *Server) Sessions() int { return int(s.active.Load()) }

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/gopptp/gopptp/config"
+	"github.com/gopptp/gopptp/datapath"
+	"github.com/gopptp/gopptp/internal/netcfg"
+	"github.com/gopptp/gopptp/ppp"
+	"github.com/gopptp/gopptp/ppp/auth"
+)
+
+// claimingVerifier makes sure an address a back-end assigns to a user is
+// not in use by another session before the login succeeds.
+type claimingVerifier struct {
+	v    auth.Verifier
+	pool *Pool
+	call *call
+}
+
+func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth.Result, error) {
+	res, err := v.v.Verify(ctx, req)
+	if err != nil || res == nil || !res.OK {
+		return res, err
+	}
+	if !res.Addr.IsValid() || res.Addr == v.call.lease.Remote {
+		if res.Allowed != nil && !res.Allowed(v.call.lease.Remote) {
+			// pppd refuses such a peer its address and the link fails;
+			// saying so at login is clearer.
+			return &auth.Result{Reason: fmt.Sprintf("the secrets file allows %s no address from the pool (it would get %v)", ppp.Printable([]byte(req.User), 64), v.call.lease.Remote)}, nil
+		}
+		return res, nil
+	}
+	cl := v.call
+	cl.claimMu.Lock()
+	defer cl.claimMu.Unlock()
+	if cl.released {
+		return &auth.Result{Reason: "call ended during authentication"}, nil
+	}
+	if !v.pool.Claim(res.Addr) {
+		return &auth.Result{Reason: fmt.Sprintf("address %v assigned to %s is in use by another session", res.Addr, ppp.Printable([]byte(req.User), 64))}, nil
+	}
+	cl.claimed = res.Addr
+	return res, nil
+}
+
+// sessionLink is the session's view of its call: the data path plus the
+// host configuration (addresses and routes) the network phase needs.
+type sessionLink struct {
+	*datapath.Call
+	srv   *Server
+	log   *slog.Logger
+	mtu   int // our MTU for the session
+	mru   int // the peer's MRU
+	route *netcfg.HostRoute
+	parp  string
+	local netip.Addr
+}
+
+func (l *sessionLink) SetFraming(acfc, pfc bool, peerMRU int) {
+	l.mru = peerMRU
+	l.Call.SetFraming(acfc, pfc, peerMRU)
+}
+
+func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
+	s := l.srv
+	if !up {
+		l.Call.SetNetwork(false, local, peer)
+		if l.route != nil {
+			if err := l.route.Del(); err != nil {
+				l.log.Warn("removing route", "err", err)
+			}
+			l.route = nil
+		}
+		if l.parp != "" {
+			netcfg.DelProxyARP(peer, l.parp)
+			l.parp = ""
+		}
+		s.releaseLocal(l.local)
+		return
+	}
+	if err := s.holdLocal(local); err != nil {
+		l.log.Error("adding local tunnel address", "err", err)
+	}
+	l.local = local
+	mtu := l.mtu
+	if l.mru > 0 && l.mru < mtu {
+		mtu = l.mru
+	}
+	l.Call.SetMSSClamp(config.MSSClamp(s.cfg.TCPMSSClamp, mtu))
+	r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: peer, Src: local, MTU: mtu}
+	if err := r.Add(); err != nil {
+		l.log.Error("adding route to the peer", "err", err)
+	} else {
+		l.route = &r
+	}
+	if s.cfg.ProxyARP {
+		dev, err := netcfg.ProxyARP(peer, s.cfg.TUNName)
+		switch {
+		case err != nil:
+			l.log.Warn("proxy ARP", "err", err)
+		case dev == "":
+			l.log.Info("proxyarp: no interface's subnet holds the peer address", "remote", peer)
+		default:
+			l.parp = dev
+		}
+	}
+	l.Call.SetNetwork(true, local, peer)
+}
+
+func (s *Server) holdLocal(a netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locals[a] == 0 {
+		if err := netcfg.AddLocal(s.cfg.TUNName, a); err != nil {
+			return err
+		}
+	}
+	s.locals[a]++
+	return nil
+}
+
+func (s *Server) releaseLocal(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locals[a] > 0 {
+		s.locals[a]--
+	}
+	// The address stays on the device: removing it would only race with
+	// the next session that uses it.
+}
