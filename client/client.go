@@ -242,7 +242,7 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			close(c.Up)
 		},
-		AuthFailed: func(user, reason string) { authFailed.Store(true) },
+		AuthFailed: func(string, ppp.AuthMethod, string) { authFailed.Store(true) },
 	})
 	dp.Attach(sess) // frames arriving from now on wait in its queue
 

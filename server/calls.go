@@ -16,40 +16,57 @@ import (
 	"github.com/gopptp/gopptp/session"
 )
 
-// admit reserves what a new call needs: a session slot under the cap, a
-// pair of tunnel addresses and a Call ID. It returns nil and the reason
-// with the RFC's result for a refusal.
-func (s *Server) admit(peerCallID uint16) (*call, pptp.ErrorCode, bool, string) {
-	if n := s.active.Add(1); int(n) > s.cfg.MaxSessions {
-		s.active.Add(-1)
-		return nil, pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", s.cfg.MaxSessions)
+// admit reserves what a new call needs: a session slot under the caps, a
+// pair of tunnel addresses and a Call ID, and registers the call. It
+// returns nil with the RFC error code, whether the refusal means "busy",
+// and the reason.
+func (s *Server) admit(peerCallID uint16, peer netip.Addr) (*call, pptp.ErrorCode, bool, string) {
+	cfg := s.conf()
+	refuse := func(code pptp.ErrorCode, busy bool, why string) (*call, pptp.ErrorCode, bool, string) {
+		bump(&s.count.refused, why, 1)
+		return nil, code, busy, why
 	}
-	lease, err := s.cfg.Pool.Acquire()
-	if err != nil {
+	if n := s.active.Add(1); int(n) > cfg.MaxSessions {
 		s.active.Add(-1)
-		return nil, pptp.ErrorCodeNoResource, false, err.Error()
+		return refuse(pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", cfg.MaxSessions))
+	}
+	if n := s.nego.Add(1); cfg.Defense.MaxStarting > 0 && int(n) > cfg.Defense.MaxStarting {
+		s.nego.Add(-1)
+		s.active.Add(-1)
+		return refuse(pptp.ErrorCodeNone, true, fmt.Sprintf("%d sessions already negotiating", cfg.Defense.MaxStarting))
+	}
+	lease, err := cfg.Pool.Acquire()
+	if err != nil {
+		s.nego.Add(-1)
+		s.active.Add(-1)
+		return refuse(pptp.ErrorCodeNoResource, false, err.Error())
 	}
 	id, ok := s.ids.acquire()
 	if !ok {
-		s.cfg.Pool.Release(lease)
+		cfg.Pool.Release(lease)
+		s.nego.Add(-1)
 		s.active.Add(-1)
-		return nil, pptp.ErrorCodeNoResource, false, "no free call ID"
+		return refuse(pptp.ErrorCodeNoResource, false, "no free call ID")
 	}
-	return &call{id: id, peerID: peerCallID, lease: lease, done: make(chan error, 1), start: time.Now()}, 0, false, ""
+	cl := &call{id: id, peerID: peerCallID, peer: peer, lease: lease, cfg: cfg, pool: cfg.Pool,
+		done: make(chan error, 1), start: time.Now()}
+	cl.negotiating.Store(true)
+	s.mu.Lock()
+	s.sessions[id] = cl
+	s.mu.Unlock()
+	return cl, 0, false, ""
 }
 
 // unadmit undoes admit for a call that never started.
 func (s *Server) unadmit(cl *call) {
-	s.ids.release(cl.id)
-	s.cfg.Pool.Release(cl.lease)
-	s.active.Add(-1)
+	s.release(cl)
 }
 
 // startCall answers an Outgoing-Call-Request (the usual direction: the
 // client, as PNS, asks us, the PAC, to place a call). It returns nil when
 // the call was refused.
 func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
-	cl, code, busy, why := s.admit(rq.CallID)
+	cl, code, busy, why := s.admit(rq.CallID, peer)
 	if cl == nil {
 		res := pptp.OutgoingGeneralError
 		if busy {
@@ -80,8 +97,8 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 // (a LAC-style device) announces a call and we take it as PNS. The PPP
 // roles stay the same: we authenticate the peer and assign its address.
 // The session starts once the peer sends Incoming-Call-Connected.
-func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, log *slog.Logger) *call {
-	cl, code, _, why := s.admit(rq.CallID)
+func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, peer netip.Addr, log *slog.Logger) *call {
+	cl, code, _, why := s.admit(rq.CallID, peer)
 	if cl == nil {
 		c.Send(&pptp.IncomingCallReply{PeerCallID: rq.CallID, Result: pptp.IncomingGeneralError, ErrorCode: code})
 		log.Warn("incoming call refused", "reason", why)
@@ -115,8 +132,9 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		return err
 	}
 	cl.dp = dp
+	cfg := cl.cfg
 	slog := log.With("call", cl.id)
-	mtu, mru := s.cfg.MTU, s.cfg.MRU
+	mtu, mru := cfg.MTU, cfg.MRU
 	if mtu == 0 || mru == 0 {
 		auto := 1400 // when the link cannot be found, the customary PPTP size
 		if lm, err := netcfg.LinkMTU(peer); err == nil {
@@ -124,25 +142,41 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		}
 		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
 	}
-	link := &sessionLink{Call: dp, srv: s, log: slog, mtu: mtu}
+	link := &sessionLink{Call: dp, srv: s, cl: cl, log: slog, mtu: mtu}
 	scfg := session.Config{
-		Role: session.Server, Name: s.cfg.Name, MRU: mru,
-		EchoInterval: s.cfg.EchoInterval, EchoFailure: s.cfg.EchoFailure, FSM: s.cfg.FSM,
-		Require: s.cfg.Auth, Verifier: &claimingVerifier{v: s.cfg.Verifier, pool: s.cfg.Pool, call: cl}, PeerAddr: peer,
-		AuthRetries: s.cfg.AuthRetries,
-		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: s.cfg.DNS, NBNS: s.cfg.NBNS},
-		MPPE:        s.cfg.MPPE, Log: slog,
+		Role: session.Server, Name: cfg.Name, MRU: mru,
+		EchoInterval: cfg.EchoInterval, EchoFailure: cfg.EchoFailure, FSM: cfg.FSM,
+		Require: cfg.Auth, Verifier: &claimingVerifier{v: cfg.Verifier, call: cl}, PeerAddr: peer,
+		AuthRetries: cfg.AuthRetries,
+		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: cfg.DNS, NBNS: cfg.NBNS},
+		MPPE:        cfg.MPPE, Log: slog,
 	}
 	hooks := session.Hooks{
 		Up: func(i session.Info) {
 			cl.upInfo.Store(&i)
 			cl.user.Store(&i.User)
+			s.settled(cl)
+			setup := time.Since(cl.start)
+			if s.count.setupNanos != nil {
+				s.count.setupNanos(setup)
+			}
 			slog.Info("session up", "user", i.User, "auth", i.Auth, "local", i.Local, "remote", i.Peer,
-				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", time.Since(cl.start).Milliseconds())
+				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", setup.Milliseconds())
 		},
-		AuthFailed: func(user, reason string) {
-			// One line per failure, fixed form, for fail2ban.
-			s.log.Warn("login failed", "user", ppp.Printable([]byte(user), 64), "peer", peer.String(), "reason", reason)
+		Authenticated: func(user string, m ppp.AuthMethod) {
+			cl.user.Store(&user)
+			bump(&s.count.loginsOK, m, 1)
+			s.guard.loginOK(peer)
+		},
+		AuthFailed: func(user string, m ppp.AuthMethod, reason string) {
+			bump(&s.count.loginsFailed, m, 1)
+			// One line per failure, in a fixed form, for fail2ban.
+			s.log.Warn("login failed", "user", ppp.Printable([]byte(user), 64), "peer", peer.String(),
+				"method", m, "reason", reason)
+			if d := s.guard.loginFailed(peer, time.Now()); d > 0 {
+				s.log.Warn("source locked out", "peer", peer.String(), "for", d.String(),
+					"reason", "too many failed logins")
+			}
 		},
 	}
 	cl.sess = session.New(scfg, link, hooks)
@@ -156,10 +190,14 @@ func (s *Server) run(ctx context.Context, cl *call) {
 	// terminates LCP with its peer, and is cancelled only if that stalls.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cl.cancel = cancel
-	s.mu.Lock()
-	s.sessions[cl.id] = cl
-	s.mu.Unlock()
 	go func() { cl.done <- cl.sess.Run(sctx) }()
+}
+
+// settled takes a call out of the count of sessions negotiating, once.
+func (s *Server) settled(cl *call) {
+	if cl.negotiating.CompareAndSwap(true, false) {
+		s.nego.Add(-1)
+	}
 }
 
 // callEnded logs the end of a session that stopped on its own and frees its
@@ -213,19 +251,43 @@ func (s *Server) releaseCall(cl *call) {
 	if cl.cancel != nil {
 		cl.cancel()
 	}
-	s.engine.RemoveCall(cl.dp)
+	if cl.dp != nil {
+		s.engine.RemoveCall(cl.dp)
+		st := &cl.dp.Stats
+		s.count.endedRxBytes.Add(st.RxBytes.Load())
+		s.count.endedTxBytes.Add(st.TxBytes.Load())
+		s.count.endedRxPacket.Add(st.RxPackets.Load())
+		s.count.endedTxPacket.Add(st.TxPackets.Load())
+		for reason, n := range dropsOf(st) {
+			bump(&s.count.endedDrops, reason, n)
+		}
+	}
+	s.release(cl)
+}
+
+// release returns what admit reserved.
+func (s *Server) release(cl *call) {
 	s.mu.Lock()
 	delete(s.sessions, cl.id)
 	s.mu.Unlock()
 	s.ids.release(cl.id)
-	s.cfg.Pool.Release(cl.lease)
 	cl.claimMu.Lock()
+	cl.pool.Release(cl.lease)
 	if cl.claimed.IsValid() {
-		s.cfg.Pool.Unclaim(cl.claimed)
+		cl.pool.Unclaim(cl.claimed)
 	}
 	cl.released = true
 	cl.claimMu.Unlock()
+	s.settled(cl)
 	s.active.Add(-1)
+}
+
+// dropsOf returns a call's dropped packets by reason.
+func dropsOf(st *datapath.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"window": st.DropWindow.Load(), "sequence": st.DropSeq.Load(), "mppe": st.DropMPPE.Load(),
+		"unencrypted": st.DropPlain.Load(), "not_up": st.DropNotUp.Load(), "spoofed": st.DropSpoof.Load(),
+	}
 }
 
 // Sessions returns the number of active sessions.

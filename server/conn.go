@@ -16,19 +16,23 @@ import (
 
 // call is one active call of a control connection.
 type call struct {
-	id, peerID uint16
-	dp         *datapath.Call
-	sess       *session.Session
-	lease      Lease
-	claimMu    sync.Mutex
-	claimed    netip.Addr // an address assigned by the back-end, if any
-	released   bool
-	cancel     context.CancelFunc
-	done       chan error
-	start      time.Time
-	incoming   bool // the peer is the PAC (Incoming-Call-Request): we clear with CCRQ
-	user       atomic.Pointer[string]
-	upInfo     atomic.Pointer[session.Info]
+	id, peerID  uint16
+	peer        netip.Addr
+	cfg         *Config // the configuration when the call was admitted
+	dp          *datapath.Call
+	sess        *session.Session
+	lease       Lease
+	claimMu     sync.Mutex // guards pool, claimed and released
+	pool        *Pool      // where lease came from (or the pool that took it over on reload)
+	claimed     netip.Addr // an address assigned by the back-end, if any
+	released    bool
+	negotiating atomic.Bool
+	cancel      context.CancelFunc
+	done        chan error
+	start       time.Time
+	incoming    bool // the peer is the PAC (Incoming-Call-Request): we clear with CCRQ
+	user        atomic.Pointer[string]
+	upInfo      atomic.Pointer[session.Info]
 }
 
 type readResult struct {
@@ -41,10 +45,22 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	peerAP, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	peer := peerAP.Addr().Unmap()
 	log := s.log.With("peer", peer.String())
+	if ok, why := s.guard.admitConn(peer, time.Now()); !ok {
+		bump(&s.count.refused, why, 1)
+		log.Debug("control connection refused", "reason", why)
+		nc.Close()
+		return
+	}
+	halfOpen := true
+	defer func() {
+		if halfOpen {
+			s.guard.established(peer)
+		}
+	}()
 	c := pptp.NewConn(nc, 0)
 	defer c.Close()
 
-	c.SetReadDeadline(time.Now().Add(s.cfg.StartTimeout))
+	c.SetReadDeadline(time.Now().Add(s.conf().StartTimeout))
 	m, err := c.Read()
 	if err != nil {
 		log.Info("control connection closed before Start-Control-Connection-Request", "err", err)
@@ -66,6 +82,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		log.Info("control connection failed", "err", err)
 		return
 	}
+	halfOpen = false
+	s.guard.established(peer)
 	log.Debug("control connection established", "host", rq.HostName, "vendor", rq.VendorName)
 
 	kctx, kcancel := context.WithCancel(ctx)
@@ -159,7 +177,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 					log.Warn("refused a second call on one control connection")
 					continue
 				}
-				pending = s.acceptIncoming(c, m, log)
+				pending = s.acceptIncoming(c, m, peer, log)
 			case *pptp.IncomingCallConnected:
 				if pending == nil || m.PeerCallID != pending.id {
 					log.Debug("Incoming-Call-Connected for no call we accepted", "call", m.PeerCallID)
@@ -225,8 +243,8 @@ func (s *Server) startReply(r pptp.StartResult) *pptp.StartCtrlConnReply {
 	return &pptp.StartCtrlConnReply{
 		ProtocolVersion: pptp.ProtocolVersion, Result: r,
 		FramingCaps: pptp.FramingAny, BearerCaps: pptp.BearerAny,
-		MaxChannels: uint16(min(s.cfg.MaxSessions, 65535)), FirmwareRevision: 1,
-		HostName: s.cfg.Name, VendorName: "gopptp",
+		MaxChannels: uint16(min(s.conf().MaxSessions, 65535)), FirmwareRevision: 1,
+		HostName: s.conf().Name, VendorName: "gopptp",
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 // not in use by another session before the login succeeds.
 type claimingVerifier struct {
 	v    auth.Verifier
-	pool *Pool
 	call *call
 }
 
@@ -40,7 +39,7 @@ func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth
 	if cl.released {
 		return &auth.Result{Reason: "call ended during authentication"}, nil
 	}
-	if !v.pool.Claim(res.Addr) {
+	if !cl.pool.Claim(res.Addr) {
 		return &auth.Result{Reason: fmt.Sprintf("address %v assigned to %s is in use by another session", res.Addr, ppp.Printable([]byte(req.User), 64))}, nil
 	}
 	cl.claimed = res.Addr
@@ -52,6 +51,7 @@ func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth
 type sessionLink struct {
 	*datapath.Call
 	srv   *Server
+	cl    *call
 	log   *slog.Logger
 	mtu   int // our MTU for the session
 	mru   int // the peer's MRU
@@ -90,14 +90,14 @@ func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
 	if l.mru > 0 && l.mru < mtu {
 		mtu = l.mru
 	}
-	l.Call.SetMSSClamp(config.MSSClamp(s.cfg.TCPMSSClamp, mtu))
+	l.Call.SetMSSClamp(config.MSSClamp(l.cl.cfg.TCPMSSClamp, mtu))
 	r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: peer, Src: local, MTU: mtu}
 	if err := r.Add(); err != nil {
 		l.log.Error("adding route to the peer", "err", err)
 	} else {
 		l.route = &r
 	}
-	if s.cfg.ProxyARP {
+	if l.cl.cfg.ProxyARP {
 		dev, err := netcfg.ProxyARP(peer, s.cfg.TUNName)
 		switch {
 		case err != nil:

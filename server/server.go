@@ -62,22 +62,65 @@ type Config struct {
 	EchoFailure  int
 	FSM          ppp.Config
 
+	// Defense limits unauthenticated work (DefaultDefense if zero).
+	Defense Defense
+	// Reload, when set, re-reads the configuration for pptpctl reload
+	// (and is what SIGHUP calls); it hands the result to Server.Reload.
+	Reload func() error
+
 	Log *slog.Logger
 }
 
 // Server is a running PPTP server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *datapath.Engine
-	ids    *callIDs
-	active atomic.Int64
-	ln     net.Listener
-	wg     sync.WaitGroup
+	// cfg holds what cannot change while running (the listener, the TUN
+	// device); live holds what Reload may replace. Each call takes a
+	// snapshot of live when it is admitted and keeps it to its end.
+	cfg     Config
+	live    atomic.Pointer[Config]
+	log     *slog.Logger
+	engine  *datapath.Engine
+	ids     *callIDs
+	guard   *guard
+	active  atomic.Int64 // admitted calls
+	nego    atomic.Int64 // admitted calls not yet up
+	ln      net.Listener
+	wg      sync.WaitGroup
+	started time.Time
+	count   counters
 
 	mu       sync.Mutex
 	sessions map[uint16]*call
 	locals   map[netip.Addr]int // local tunnel addresses on the TUN device, with users
+}
+
+// counters are the server-wide statistics behind pptpctl stats and the
+// metrics.
+type counters struct {
+	connections   atomic.Uint64
+	loginsOK      sync.Map // ppp.AuthMethod -> *atomic.Uint64
+	loginsFailed  sync.Map
+	refused       sync.Map // reason -> *atomic.Uint64
+	endedRxBytes  atomic.Uint64
+	endedTxBytes  atomic.Uint64
+	endedRxPacket atomic.Uint64
+	endedTxPacket atomic.Uint64
+	endedDrops    sync.Map // reason -> *atomic.Uint64
+	setupNanos    func(time.Duration)
+}
+
+func bump(m *sync.Map, key any, n uint64) {
+	v, _ := m.LoadOrStore(key, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(n)
+}
+
+func snapshot(m *sync.Map) map[string]uint64 {
+	out := map[string]uint64{}
+	m.Range(func(k, v any) bool {
+		out[fmt.Sprint(k)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }
 
 // ourRecvWindow is the Packet Recv. Window Size we announce. Our receiver
@@ -89,28 +132,74 @@ const ourRecvWindow = 16384
 
 // New prepares a server; Run starts it.
 func New(cfg Config) (*Server, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.Verifier == nil {
-		return nil, errors.New("server: no authentication back-end")
-	}
-	if cfg.Pool == nil {
-		return nil, errors.New("server: no address pool")
-	}
-	if cfg.MaxSessions <= 0 || cfg.MaxSessions > cfg.Pool.Size() {
-		cfg.MaxSessions = cfg.Pool.Size()
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 10 * time.Second
+	if err := cfg.normalize(); err != nil {
+		return nil, err
 	}
 	if cfg.TUNName == "" {
 		cfg.TUNName = "pptp0"
 	}
 	var seed [2]byte
 	rand.Read(seed[:])
-	return &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
-		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}}, nil
+	s := &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
+		guard: newGuard(cfg.Defense), started: time.Now(),
+		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}}
+	live := cfg
+	s.live.Store(&live)
+	return s, nil
+}
+
+func (c *Config) normalize() error {
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Verifier == nil {
+		return errors.New("server: no authentication back-end")
+	}
+	if c.Pool == nil {
+		return errors.New("server: no address pool")
+	}
+	if c.MaxSessions <= 0 || c.MaxSessions > c.Pool.Size() {
+		c.MaxSessions = c.Pool.Size()
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.Defense == (Defense{}) {
+		c.Defense = DefaultDefense()
+	}
+	return nil
+}
+
+// conf returns the live configuration.
+func (s *Server) conf() *Config { return s.live.Load() }
+
+// Reload replaces the configuration for sessions that start from now on;
+// established sessions keep theirs and are not disturbed. The listen
+// address and the TUN device cannot change while running. Addresses that
+// running sessions hold are reserved in the new pool.
+func (s *Server) Reload(cfg Config) error {
+	if err := cfg.normalize(); err != nil {
+		return err
+	}
+	cfg.Listen, cfg.TUNName, cfg.Log = s.cfg.Listen, s.cfg.TUNName, s.cfg.Log
+	s.mu.Lock()
+	for _, cl := range s.sessions {
+		cl.claimMu.Lock()
+		if !cl.released {
+			cfg.Pool.Claim(cl.lease.Remote)
+			if cl.claimed.IsValid() {
+				cfg.Pool.Claim(cl.claimed)
+			}
+			cl.pool = cfg.Pool
+		}
+		cl.claimMu.Unlock()
+	}
+	s.live.Store(&cfg)
+	s.mu.Unlock()
+	s.guard.setConfig(cfg.Defense)
+	s.log.Info("configuration reloaded", "auth", fmt.Sprint(cfg.Auth), "mppe", describeMPPE(cfg.MPPE),
+		"max_sessions", cfg.MaxSessions, "sessions_kept", s.Sessions())
+	return nil
 }
 
 // Run listens and serves until ctx ends; then every session is torn down
@@ -176,6 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		s.count.connections.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -98,9 +98,12 @@ type Info struct {
 type Hooks struct {
 	// Up: the network phase is complete and IP flows.
 	Up func(Info)
+	// Authenticated: the peer (server side) or we (client side) passed
+	// authentication as user with method.
+	Authenticated func(user string, method ppp.AuthMethod)
 	// AuthFailed: the peer (server side) or we (client side) failed to
 	// authenticate; user is the name used.
-	AuthFailed func(user, reason string)
+	AuthFailed func(user string, method ppp.AuthMethod, reason string)
 }
 
 // Errors that end a session, for callers that need to tell them apart.
@@ -383,7 +386,7 @@ func (s *Session) lcpUp(r lcp.Result) {
 		s.asrv = auth.NewServer(r.Auth, s.cfg.Name, s.sender(r.Auth.Protocol()), s.newTimer(func() { s.asrv.Timeout() }),
 			auth.ServerHooks{Verify: s.verify, Done: s.serverAuthDone, Retry: func(user string, res *auth.Result) {
 				if s.hooks.AuthFailed != nil {
-					s.hooks.AuthFailed(user, res.Reason)
+					s.hooks.AuthFailed(user, r.Auth, res.Reason)
 				}
 			}})
 		s.asrv.SetRetries(s.cfg.AuthRetries)
@@ -422,12 +425,15 @@ func (s *Session) serverAuthDone(res *auth.Result) {
 	s.user = s.asrv.User()
 	if !res.OK {
 		if s.hooks.AuthFailed != nil {
-			s.hooks.AuthFailed(s.user, res.Reason)
+			s.hooks.AuthFailed(s.user, s.asrv.Method(), res.Reason)
 		}
 		s.close("authentication failed", fmt.Errorf("%w: user %q: %s", ErrAuthFailed, s.user, res.Reason))
 		return
 	}
 	s.log.Info("peer authenticated", "user", s.user, "method", s.asrv.Method())
+	if s.hooks.Authenticated != nil {
+		s.hooks.Authenticated(s.user, s.asrv.Method())
+	}
 	if res.Addr.IsValid() {
 		s.cfg.IPCP.Peer = res.Addr
 		s.ipcp.SetConfig(s.cfg.IPCP)
@@ -441,7 +447,7 @@ func (s *Session) serverAuthDone(res *auth.Result) {
 func (s *Session) clientAuthDone(res auth.ClientResult) {
 	if !res.OK {
 		if s.hooks.AuthFailed != nil {
-			s.hooks.AuthFailed(s.cfg.User, res.Reason)
+			s.hooks.AuthFailed(s.cfg.User, s.lcpRes.PeerAuth, res.Reason)
 		}
 		s.close(res.Reason, ErrAuthFailed)
 		return

@@ -103,8 +103,8 @@ func newPair(t *testing.T, srvCfg, cliCfg Config) *pair {
 	srvCfg.Log, cliCfg.Log = testLogger(t), testLogger(t)
 	fast := ppp.Config{Restart: 200 * time.Millisecond}
 	srvCfg.FSM, cliCfg.FSM = fast, fast
-	p.srv = New(srvCfg, p.srvLink, Hooks{Up: func(i Info) { p.srvUp <- i }, AuthFailed: func(u, r string) { p.authFail <- "server:" + u + ":" + r }})
-	p.cli = New(cliCfg, p.cliLink, Hooks{Up: func(i Info) { p.cliUp <- i }, AuthFailed: func(u, r string) { p.authFail <- "client:" + u + ":" + r }})
+	p.srv = New(srvCfg, p.srvLink, Hooks{Up: func(i Info) { p.srvUp <- i }, AuthFailed: func(u string, _ ppp.AuthMethod, r string) { p.authFail <- "server:" + u + ":" + r }})
+	p.cli = New(cliCfg, p.cliLink, Hooks{Up: func(i Info) { p.cliUp <- i }, AuthFailed: func(u string, _ ppp.AuthMethod, r string) { p.authFail <- "client:" + u + ":" + r }})
 	p.srvLink.peer, p.cliLink.peer = p.cli, p.srv
 	return p
 }
