@@ -66,6 +66,16 @@ type PptpdConfig struct {
 	MetricsListen string // "metrics-listen ADDR:PORT"
 	ControlSocket string // "control-socket PATH"
 	TunName       string // "tun-name NAME"
+	// LogFormat is "text" (the default) or "json" ("log-format").
+	LogFormat string
+	// Limits on unauthenticated work; 0 leaves the server's default, -1
+	// (from "off" where allowed) turns a limit off.
+	MaxStarting     int           // "max-starting N": sessions negotiating at once
+	MaxHalfOpen     int           // "max-half-open N": control connections before their start
+	ConnectionRate  int           // "connection-rate N": new connections per second per address
+	LockoutFailures int           // "lockout-failures N|off": failed logins before a lockout
+	LockoutTime     time.Duration // "lockout-time SECONDS": the first lockout, doubling after
+
 }
 
 // DefaultPptpdConfig returns the configuration poptop uses when
@@ -181,6 +191,22 @@ var pptpdKeys = map[string]pptpdKey{
 	"control-socket": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
 		c.ControlSocket = v
 		return nil
+	}},
+	"log-format": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
+		if v != "text" && v != "json" {
+			return fmt.Errorf("log-format must be text or json, not %q", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	"max-starting":     limitKey(func(c *PptpdConfig) *int { return &c.MaxStarting }, false),
+	"max-half-open":    limitKey(func(c *PptpdConfig) *int { return &c.MaxHalfOpen }, false),
+	"connection-rate":  limitKey(func(c *PptpdConfig) *int { return &c.ConnectionRate }, true),
+	"lockout-failures": limitKey(func(c *PptpdConfig) *int { return &c.LockoutFailures }, true),
+	"lockout-time": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
+		n, err := parseBoundedInt(v, 1, 7*24*3600)
+		c.LockoutTime = time.Duration(n) * time.Second
+		return err
 	}},
 	"tun-name": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
 		if err := checkIfName(v); err != nil {
@@ -319,6 +345,20 @@ func parseBoundedInt(s string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%d is out of range %d-%d", n, lo, hi)
 	}
 	return n, nil
+}
+
+// limitKey parses a positive limit, or "off" (stored as -1) when
+// canBeOff.
+func limitKey(field func(*PptpdConfig) *int, canBeOff bool) pptpdKey {
+	return pptpdKey{hasValue: true, apply: func(c *PptpdConfig, v string) error {
+		if canBeOff && v == "off" {
+			*field(c) = -1
+			return nil
+		}
+		n, err := parseBoundedInt(v, 1, 1<<20)
+		*field(c) = n
+		return err
+	}}
 }
 
 func checkHostPort(v string) error {

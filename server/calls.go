@@ -22,31 +22,31 @@ import (
 // and the reason.
 func (s *Server) admit(peerCallID uint16, peer netip.Addr) (*call, pptp.ErrorCode, bool, string) {
 	cfg := s.conf()
-	refuse := func(code pptp.ErrorCode, busy bool, why string) (*call, pptp.ErrorCode, bool, string) {
-		bump(&s.count.refused, why, 1)
+	refuse := func(key string, code pptp.ErrorCode, busy bool, why string) (*call, pptp.ErrorCode, bool, string) {
+		bump(&s.count.refused, key, 1)
 		return nil, code, busy, why
 	}
 	if n := s.active.Add(1); int(n) > cfg.MaxSessions {
 		s.active.Add(-1)
-		return refuse(pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", cfg.MaxSessions))
+		return refuse(refusedSessions, pptp.ErrorCodeNone, true, fmt.Sprintf("session limit of %d reached", cfg.MaxSessions))
 	}
 	if n := s.nego.Add(1); cfg.Defense.MaxStarting > 0 && int(n) > cfg.Defense.MaxStarting {
 		s.nego.Add(-1)
 		s.active.Add(-1)
-		return refuse(pptp.ErrorCodeNone, true, fmt.Sprintf("%d sessions already negotiating", cfg.Defense.MaxStarting))
+		return refuse(refusedStarting, pptp.ErrorCodeNone, true, fmt.Sprintf("%d sessions already negotiating", cfg.Defense.MaxStarting))
 	}
 	lease, err := cfg.Pool.Acquire()
 	if err != nil {
 		s.nego.Add(-1)
 		s.active.Add(-1)
-		return refuse(pptp.ErrorCodeNoResource, false, err.Error())
+		return refuse(refusedPool, pptp.ErrorCodeNoResource, false, err.Error())
 	}
 	id, ok := s.ids.acquire()
 	if !ok {
 		cfg.Pool.Release(lease)
 		s.nego.Add(-1)
 		s.active.Add(-1)
-		return refuse(pptp.ErrorCodeNoResource, false, "no free call ID")
+		return refuse(refusedCallID, pptp.ErrorCodeNoResource, false, "no free call ID")
 	}
 	cl := &call{id: id, peerID: peerCallID, peer: peer, lease: lease, cfg: cfg, pool: cfg.Pool,
 		done: make(chan error, 1), start: time.Now()}
@@ -157,9 +157,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 			cl.user.Store(&i.User)
 			s.settled(cl)
 			setup := time.Since(cl.start)
-			if s.count.setupNanos != nil {
-				s.count.setupNanos(setup)
-			}
+			s.count.setup.Observe(setup.Seconds())
 			slog.Info("session up", "user", i.User, "auth", i.Auth, "local", i.Local, "remote", i.Peer,
 				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", setup.Milliseconds())
 		},

@@ -45,8 +45,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	peerAP, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	peer := peerAP.Addr().Unmap()
 	log := s.log.With("peer", peer.String())
-	if ok, why := s.guard.admitConn(peer, time.Now()); !ok {
-		bump(&s.count.refused, why, 1)
+	if ok, key, why := s.guard.admitConn(peer, time.Now()); !ok {
+		bump(&s.count.refused, key, 1)
 		log.Debug("control connection refused", "reason", why)
 		nc.Close()
 		return

@@ -84,34 +84,48 @@ func (g *guard) get(a netip.Addr, now time.Time) *source {
 	return s
 }
 
+// Refusal keys name the limit that refused a connection or a call (a
+// metrics label and the start of the log reason).
+const (
+	refusedLockout        = "lockout"
+	refusedRate           = "rate"
+	refusedHalfOpen       = "half_open"
+	refusedHalfOpenSource = "half_open_source"
+	refusedSessions       = "session_limit"
+	refusedStarting       = "starting_limit"
+	refusedPool           = "pool"
+	refusedCallID         = "call_id"
+)
+
 // admitConn decides whether a new control connection from a may proceed;
-// when it may, the connection counts as half-open until established or
-// done is called. The reason names the limit that refused it.
-func (g *guard) admitConn(a netip.Addr, now time.Time) (bool, string) {
+// when it may, the connection counts as half-open until established is
+// called. Otherwise it returns the key of the limit that refused it and a
+// sentence for the log.
+func (g *guard) admitConn(a netip.Addr, now time.Time) (bool, string, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.sweep(now)
 	s := g.get(a, now)
 	if now.Before(s.lockedUntil) {
-		return false, fmt.Sprintf("locked out for %v after failed logins", s.lockedUntil.Sub(now).Round(time.Second))
+		return false, refusedLockout, fmt.Sprintf("locked out for %v after failed logins", s.lockedUntil.Sub(now).Round(time.Second))
 	}
 	if g.cfg.ConnRate > 0 {
 		s.tokens = min(float64(g.cfg.ConnBurst), s.tokens+now.Sub(s.refilled).Seconds()*g.cfg.ConnRate)
 		s.refilled = now
 		if s.tokens < 1 {
-			return false, "connection rate limit"
+			return false, refusedRate, "more than the allowed rate of new connections"
 		}
 		s.tokens--
 	}
 	if g.cfg.MaxHalfOpen > 0 && g.halfOpen >= g.cfg.MaxHalfOpen {
-		return false, "too many half-open control connections"
+		return false, refusedHalfOpen, "too many half-open control connections"
 	}
 	if g.cfg.MaxHalfOpenPerSource > 0 && s.halfOpen >= g.cfg.MaxHalfOpenPerSource {
-		return false, "too many half-open control connections from this address"
+		return false, refusedHalfOpenSource, "too many half-open control connections from this address"
 	}
 	g.halfOpen++
 	s.halfOpen++
-	return true, ""
+	return true, "", ""
 }
 
 // established ends a connection's half-open state (call it once).

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gopptp/gopptp/datapath"
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
@@ -67,6 +69,9 @@ type Config struct {
 	// Reload, when set, re-reads the configuration for pptpctl reload
 	// (and is what SIGHUP calls); it hands the result to Server.Reload.
 	Reload func() error
+	// Metrics, when set, adds collectors of other components (the RADIUS
+	// client) to the metrics registry.
+	Metrics func(*prometheus.Registry)
 
 	Log *slog.Logger
 }
@@ -106,7 +111,7 @@ type counters struct {
 	endedRxPacket atomic.Uint64
 	endedTxPacket atomic.Uint64
 	endedDrops    sync.Map // reason -> *atomic.Uint64
-	setupNanos    func(time.Duration)
+	setup         prometheus.Histogram // session setup latency
 }
 
 func bump(m *sync.Map, key any, n uint64) {
@@ -143,6 +148,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
 		guard: newGuard(cfg.Defense), started: time.Now(),
 		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}}
+	s.count.setup = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "pptp_session_setup_seconds",
+		Help:    "Time from Outgoing-Call-Request to IP flowing (LCP, authentication, CCP, IPCP).",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
 	live := cfg
 	s.live.Store(&live)
 	return s, nil
