@@ -49,12 +49,12 @@ type Session struct {
 	PeerCallID uint16    `json:"peer_call_id"` // the peer's Call ID
 	State      string    `json:"state"`        // "negotiating" or "up"
 	User       string    `json:"user,omitempty"`
-	Peer       string    `json:"peer"`                  // the peer's underlay address
-	Local      string    `json:"local,omitempty"`       // our tunnel address
-	Remote     string    `json:"remote,omitempty"`      // the peer's tunnel address
-	Auth       string    `json:"auth,omitempty"`        // authentication method
-	MPPESend   string    `json:"mppe_send,omitempty"`   // what we encrypt with
-	MPPERecv   string    `json:"mppe_recv,omitempty"`   // what the peer encrypts with
+	Peer       string    `json:"peer"`                // the peer's underlay address
+	Local      string    `json:"local,omitempty"`     // our tunnel address
+	Remote     string    `json:"remote,omitempty"`    // the peer's tunnel address
+	Auth       string    `json:"auth,omitempty"`      // authentication method
+	MPPESend   string    `json:"mppe_send,omitempty"` // what we encrypt with
+	MPPERecv   string    `json:"mppe_recv,omitempty"` // what the peer encrypts with
 	Started    time.Time `json:"started"`
 	UptimeSec  float64   `json:"uptime_seconds"`
 	RxBytes    uint64    `json:"rx_bytes"`

@@ -110,7 +110,7 @@ type counters struct {
 	endedTxBytes  atomic.Uint64
 	endedRxPacket atomic.Uint64
 	endedTxPacket atomic.Uint64
-	endedDrops    sync.Map // reason -> *atomic.Uint64
+	endedDrops    sync.Map             // reason -> *atomic.Uint64
 	setup         prometheus.Histogram // session setup latency
 }
 
