@@ -194,7 +194,7 @@ var pptpdKeys = map[string]pptpdKey{
 	}},
 	"log-format": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
 		if v != "text" && v != "json" {
-			return fmt.Errorf("log-format must be text or json, not %q", v)
+			return fmt.Errorf("must be text or json, not %q", v)
 		}
 		c.LogFormat = v
 		return nil

@@ -89,6 +89,12 @@ vrf blue
 metrics-listen 127.0.0.1:9100
 control-socket /run/gopptp.sock
 tun-name pptp%d
+log-format json
+max-starting 50
+max-half-open 100
+connection-rate off
+lockout-failures 5
+lockout-time 120
 `
 	c, warns, err := parseConf(t, text)
 	if err != nil {
@@ -114,6 +120,12 @@ tun-name pptp%d
 		{"MetricsListen", c.MetricsListen, "127.0.0.1:9100"},
 		{"ControlSocket", c.ControlSocket, "/run/gopptp.sock"},
 		{"TunName", c.TunName, "pptp%d"},
+		{"LogFormat", c.LogFormat, "json"},
+		{"MaxStarting", c.MaxStarting, 50},
+		{"MaxHalfOpen", c.MaxHalfOpen, 100},
+		{"ConnectionRate", c.ConnectionRate, -1},
+		{"LockoutFailures", c.LockoutFailures, 5},
+		{"LockoutTime", c.LockoutTime, 2 * time.Minute},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -187,6 +199,11 @@ func TestPptpdConfErrors(t *testing.T) {
 		{"metrics-listen :99999\n", "metrics-listen: bad port"},
 		{"tun-name a/b\n", "tun-name: \"a/b\" is not a valid interface name"},
 		{"tun-name abcdefghijklmnop\n", "longer than 15 bytes"},
+		{"log-format xml\n", "pptpd.conf:1: log-format: must be text or json, not \"xml\""},
+		{"max-starting off\n", "max-starting: \"off\" is not a decimal number"},
+		{"max-half-open 0\n", "max-half-open: 0 is out of range"},
+		{"lockout-failures -3\n", "lockout-failures: -3 is out of range"},
+		{"lockout-time 0\n", "lockout-time: 0 is out of range"},
 		{"option " + strings.Repeat("x", maxConfLine+10) + "\n", "pptpd.conf:1: line longer than"},
 	}
 	for _, tt := range tests {

@@ -75,14 +75,30 @@ func (g *guard) setConfig(cfg Defense) {
 	g.mu.Unlock()
 }
 
+// sourceKey is the unit a limit applies to: an IPv4 address, or the /64 an
+// IPv6 address is in, since one host holds a whole /64 and could otherwise
+// rotate through addresses to escape a lockout.
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
 func (g *guard) get(a netip.Addr, now time.Time) *source {
-	s := g.sources[a]
+	k := sourceKey(a)
+	s := g.sources[k]
 	if s == nil {
 		s = &source{tokens: float64(g.cfg.ConnBurst), refilled: now}
-		g.sources[a] = s
+		g.sources[k] = s
 	}
 	return s
 }
+
+// lookup finds a source's state without creating it.
+func (g *guard) lookup(a netip.Addr) *source { return g.sources[sourceKey(a)] }
 
 // Refusal keys name the limit that refused a connection or a call (a
 // metrics label and the start of the log reason).
@@ -133,7 +149,7 @@ func (g *guard) established(a netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.halfOpen--
-	if s := g.sources[a]; s != nil {
+	if s := g.lookup(a); s != nil {
 		s.halfOpen--
 	}
 }
@@ -141,11 +157,11 @@ func (g *guard) established(a netip.Addr) {
 // loginFailed records a failed login from a and returns how long a is now
 // locked out (0: not locked).
 func (g *guard) loginFailed(a netip.Addr, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.cfg.LockoutFailures <= 0 {
 		return 0
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	s := g.get(a, now)
 	if now.Sub(s.failStart) > g.cfg.LockoutWindow {
 		s.failures, s.failStart = 0, now
@@ -167,7 +183,7 @@ func (g *guard) loginFailed(a netip.Addr, now time.Time) time.Duration {
 func (g *guard) loginOK(a netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if s := g.sources[a]; s != nil {
+	if s := g.lookup(a); s != nil {
 		s.failures = 0
 	}
 }
@@ -185,11 +201,18 @@ func (g *guard) lockedOut(now time.Time) int {
 	return n
 }
 
+// crowded is the number of sources above which sweeps run every second
+// rather than every minute.
+const crowded = 1 << 16
+
 // sweep drops the state of addresses that have nothing left to remember,
-// at most once a minute, so a scan from many addresses cannot grow the
-// map without bound.
+// so that a scan from many addresses cannot grow the map without bound.
 func (g *guard) sweep(now time.Time) {
-	if now.Sub(g.lastGC) < time.Minute {
+	every := time.Minute
+	if len(g.sources) > crowded {
+		every = time.Second
+	}
+	if now.Sub(g.lastGC) < every {
 		return
 	}
 	g.lastGC = now

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"log/syslog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gopptp/gopptp/config"
+	"github.com/gopptp/gopptp/control"
 	"github.com/gopptp/gopptp/internal/policy"
 	"github.com/gopptp/gopptp/internal/prof"
 	"github.com/gopptp/gopptp/ppp"
@@ -85,7 +88,8 @@ func run(args []string) int {
 	if !fg && os.Getenv(daemonEnv) == "" {
 		return daemonize(args)
 	}
-	log := newLogger(fg, debug)
+	log := newLogger(fg, debug, pc.LogFormat)
+	slog.SetDefault(log)
 	for _, w := range warns {
 		log.Warn(w)
 	}
@@ -96,7 +100,8 @@ func run(args []string) int {
 			defer os.Remove(pid)
 		}
 	}
-	cfg, err := serverConfig(pc, opts, log)
+	d := &daemon{conf: conf, option: option, log: log, started: pc}
+	cfg, err := d.serverConfig(pc, opts)
 	if err != nil {
 		log.Error(err.Error())
 		return 1
@@ -106,9 +111,27 @@ func run(args []string) int {
 		log.Error(err.Error())
 		return 1
 	}
+	d.srv = srv
 	defer prof.Start()()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if pc.MetricsListen != "" {
+		if err := serveMetrics(ctx, pc.MetricsListen, srv.MetricsHandler(), log); err != nil {
+			log.Error(err.Error())
+			return 1
+		}
+	}
+	sock := cmp.Or(pc.ControlSocket, control.DefaultSocket)
+	if ln, err := control.Listen(sock); err != nil {
+		// Several pptpd may run on one host (one per listen address);
+		// only the first gets the default socket, and the others still
+		// serve.
+		log.Warn("no control socket: pptpctl cannot reach this pptpd (set control-socket in pptpd.conf)", "err", err)
+	} else {
+		defer os.Remove(sock)
+		go control.Serve(ctx, ln, srv)
+	}
+	go d.reloadOnHangup(ctx)
 	if err := srv.Run(ctx); err != nil {
 		log.Error(err.Error())
 		return 1
@@ -154,7 +177,70 @@ func loadConfig(conf, option string) (*config.PptpdConfig, *config.PPPOptions, [
 	return pc, opts, warns, nil
 }
 
-func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Logger) (server.Config, error) {
+// daemon holds what reloading needs: where the configuration came from and
+// the server to hand the new one to.
+type daemon struct {
+	conf, option string
+	log          *slog.Logger
+	srv          *server.Server
+	started      *config.PptpdConfig // what the server started with
+	// generated is the made-up login of a server without secrets files;
+	// reloading keeps it rather than inventing another password.
+	generated auth.Verifier
+}
+
+// reloadOnHangup reloads the configuration on every SIGHUP, as pppd and
+// poptop users expect.
+func (d *daemon) reloadOnHangup(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := d.reload(); err != nil {
+				d.log.Error("reload failed; the running configuration stays", "err", err)
+			}
+		}
+	}
+}
+
+// reload re-reads pptpd.conf, the options file and the secrets and hands
+// the result to the server. Established sessions keep what they
+// negotiated; what cannot change without a restart (listen address,
+// device name, control socket, metrics listener) is reported and kept.
+func (d *daemon) reload() error {
+	pc, opts, warns, err := loadConfig(d.conf, d.option)
+	if err != nil {
+		return err
+	}
+	for _, w := range warns {
+		d.log.Warn(w)
+	}
+	was := d.started
+	for _, k := range []struct {
+		key      string
+		old, new any
+	}{
+		{"listen", was.Listen, pc.Listen}, {"tun-name", was.TunName, pc.TunName},
+		{"control-socket", was.ControlSocket, pc.ControlSocket}, {"metrics-listen", was.MetricsListen, pc.MetricsListen},
+		{"log-format", was.LogFormat, pc.LogFormat},
+	} {
+		if k.old != k.new {
+			d.log.Warn("reload: "+k.key+" changes only with a restart; keeping the running value", "running", fmt.Sprint(k.old), "configured", fmt.Sprint(k.new))
+		}
+	}
+	cfg, err := d.serverConfig(pc, opts)
+	if err != nil {
+		return err
+	}
+	return d.srv.Reload(cfg)
+}
+
+func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (server.Config, error) {
+	log := d.log
 	pol, err := opts.ServerPolicy()
 	if err != nil {
 		return server.Config{}, err
@@ -189,6 +275,8 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 		EchoInterval: echo,
 		EchoFailure:  failures,
 		FSM:          fsm,
+		Defense:      defense(pc),
+		Reload:       d.reload,
 		Log:          log,
 	}
 	for i, a := range opts.MSDNS {
@@ -204,7 +292,7 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 	if pool.Size() < pc.Connections {
 		log.Info(fmt.Sprintf("maximum of %d connections reduced to %d, the size of the remoteip pool", pc.Connections, pool.Size()))
 	}
-	cfg.Verifier, err = secretsVerifier(opts, name, log)
+	cfg.Verifier, err = d.secretsVerifier(opts, name)
 	if err != nil {
 		return server.Config{}, err
 	}
@@ -216,23 +304,27 @@ func serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions, log *slog.Log
 // neither file exists it makes up one user with a strong password and
 // prints it once: the server is usable out of the box, but never with a
 // guessable password.
-func secretsVerifier(opts *config.PPPOptions, name string, log *slog.Logger) (auth.Verifier, error) {
+func (d *daemon) secretsVerifier(opts *config.PPPOptions, name string) (auth.Verifier, error) {
 	_, errC := os.Stat(opts.CHAPSecrets)
 	_, errP := os.Stat(opts.PAPSecrets)
 	if errors.Is(errC, fs.ErrNotExist) && errors.Is(errP, fs.ErrNotExist) {
+		if d.generated != nil {
+			return d.generated, nil
+		}
 		pass, err := randomPassword(20)
 		if err != nil {
 			return nil, err
 		}
 		const user = "vpn"
 		fmt.Printf("No %s or %s: for this run, log in as\n  user:     %s\n  password: %s\n", opts.CHAPSecrets, opts.PAPSecrets, user, pass)
-		log.Warn("no secrets file: generated a password for user " + user + " (printed on standard output); it lasts until pptpd stops")
-		return auth.PasswordVerifier{Lookup: func(_ ppp.AuthMethod, u string) (auth.Secret, error) {
+		d.log.Warn("no secrets file: generated a password for user " + user + " (printed on standard output); it lasts until pptpd stops")
+		d.generated = auth.PasswordVerifier{Lookup: func(_ ppp.AuthMethod, u string) (auth.Secret, error) {
 			if u != user {
 				return auth.Secret{}, auth.ErrUnknownUser
 			}
 			return auth.Secret{Password: pass}, nil
-		}}, nil
+		}}
+		return d.generated, nil
 	}
 	return auth.PasswordVerifier{Lookup: func(m ppp.AuthMethod, user string) (auth.Secret, error) {
 		path := opts.CHAPSecrets
@@ -283,7 +375,60 @@ func pidFile(pc *config.PptpdConfig, fg bool) string {
 	return ""
 }
 
-func newLogger(fg, debug bool) *slog.Logger {
+// defense maps pptpd.conf's limits onto the built-in defaults: 0 keeps a
+// default, -1 ("off") turns a limit off.
+func defense(pc *config.PptpdConfig) server.Defense {
+	d := server.DefaultDefense()
+	set := func(dst *int, v int) {
+		switch {
+		case v < 0:
+			*dst = 0
+		case v > 0:
+			*dst = v
+		}
+	}
+	set(&d.MaxStarting, pc.MaxStarting)
+	set(&d.MaxHalfOpen, pc.MaxHalfOpen)
+	set(&d.LockoutFailures, pc.LockoutFailures)
+	switch {
+	case pc.ConnectionRate < 0:
+		d.ConnRate = 0
+	case pc.ConnectionRate > 0:
+		// A burst of three seconds' worth lets a NAT of users reconnect
+		// together after an outage.
+		d.ConnRate, d.ConnBurst = float64(pc.ConnectionRate), 3*pc.ConnectionRate
+	}
+	if pc.LockoutTime > 0 {
+		d.LockoutTime = pc.LockoutTime
+		d.LockoutMax = max(d.LockoutMax, pc.LockoutTime)
+	}
+	return d
+}
+
+// serveMetrics starts the Prometheus endpoint; a listener that cannot
+// open is an error at start, since it was asked for.
+func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics at http://" + ln.Addr().String() + "/metrics")
+	return nil
+}
+
+func newLogger(fg, debug bool, format string) *slog.Logger {
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
@@ -297,7 +442,11 @@ func newLogger(fg, debug bool) *slog.Logger {
 			w = io.Discard
 		}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
 }
 
 // daemonize starts a detached copy of ourselves and returns at once, as
