@@ -38,7 +38,8 @@ func TestMain(m *testing.M) {
 			if os.Getenv("GOPPTP_RACE") != "" {
 				args = append(args, "-race")
 			}
-			args = append(args, "github.com/gopptp/gopptp/cmd/pptpd", "github.com/gopptp/gopptp/cmd/pptp")
+			args = append(args, "github.com/gopptp/gopptp/cmd/pptpd", "github.com/gopptp/gopptp/cmd/pptp",
+				"github.com/gopptp/gopptp/cmd/pptpctl")
 			cmd := exec.Command("go", args...)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
@@ -70,7 +71,12 @@ type topo struct {
 	cli, srv, lan *netns.Host
 	dir           string
 	server        *netns.Process
+	// confExtra are lines added to pptpd.conf.
+	confExtra []string
 }
+
+// sock is the control socket of the topology's pptpd.
+func (tp *topo) sock() string { return filepath.Join(tp.dir, "pptpd.sock") }
 
 func newTopo(t *testing.T) *topo {
 	t.Helper()
@@ -92,7 +98,8 @@ func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
 	secrets := fmt.Sprintf("# client server secret addresses\n%s pptpd %q *\n", user, password)
 	write(t, filepath.Join(tp.dir, "chap-secrets"), secrets)
 	write(t, filepath.Join(tp.dir, "pap-secrets"), secrets)
-	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip 192.168.0.234-238,192.168.0.240\nlogwtmp\n", opts, tunLocal))
+	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip 192.168.0.234-238,192.168.0.240\nlogwtmp\ncontrol-socket %s\n%s",
+		opts, tunLocal, tp.sock(), confLines(tp.confExtra)))
 	lines := append([]string{"name pptpd", "lock", "nobsdcomp", "novj", "novjccomp", "nologfd",
 		"chap-secrets " + filepath.Join(tp.dir, "chap-secrets"),
 		"pap-secrets " + filepath.Join(tp.dir, "pap-secrets"), "ms-dns 10.0.2.53"}, options...)
@@ -102,6 +109,13 @@ func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
 	p.WaitFor(t, regexp.MustCompile(`pptpd listening`), 10*time.Second)
 	tp.server = p
 	return p
+}
+
+func confLines(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return strings.Join(l, "\n") + "\n"
 }
 
 func write(t *testing.T, path, content string) {

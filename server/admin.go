@@ -125,7 +125,7 @@ func (s *Server) Stats() control.Stats {
 	st := control.Stats{Started: s.started, MaxSessions: s.conf().MaxSessions,
 		Connections: s.count.connections.Load(),
 		RxBytes:     s.count.endedRxBytes.Load(), TxBytes: s.count.endedTxBytes.Load(),
-		Refused: snapshot(&s.count.refused), Drops: snapshot(&s.count.endedDrops),
+		Refused: nonZero(snapshot(&s.count.refused)), Drops: nonZero(snapshot(&s.count.endedDrops)),
 		LockedSources: s.guard.lockedOut(time.Now())}
 	for _, n := range snapshot(&s.count.loginsOK) {
 		st.LoginsOK += n
@@ -153,4 +153,16 @@ func (s *Server) Stats() control.Stats {
 		}
 	}
 	return st
+}
+
+func nonZero(m map[string]uint64) map[string]uint64 {
+	for k, v := range m {
+		if v == 0 {
+			delete(m, k)
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
