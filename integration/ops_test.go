@@ -124,11 +124,11 @@ func TestControlAndMetrics(t *testing.T) {
 
 	m := tp.scrape(t, metrics)
 	for k, want := range map[string]float64{
-		`pptp_sessions{state="up"}`:                           1,
-		`pptp_sessions{state="negotiating"}`:                  0,
+		`pptp_sessions{state="up"}`:                          1,
+		`pptp_sessions{state="negotiating"}`:                 0,
 		`pptp_logins_total{method="MS-CHAP-v2",result="ok"}`: 1,
-		`pptp_session_setup_seconds_count`:                    1,
-		`pptp_control_connections_total`:                      1,
+		`pptp_session_setup_seconds_count`:                   1,
+		`pptp_control_connections_total`:                     1,
 	} {
 		if got, ok := m[k]; !ok || got != want {
 			t.Errorf("metric %s = %v (present %v), want %v", k, got, ok, want)
