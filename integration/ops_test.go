@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/gopptp/gopptp/control"
 	"github.com/gopptp/gopptp/internal/netns"
+	"github.com/gopptp/gopptp/internal/testtool"
 )
 
 // pptpctl runs the CLI against the topology's server and returns its
@@ -278,11 +280,64 @@ func TestBruteForceDefence(t *testing.T) {
 		t.Errorf("stats after the flood: %+v", st)
 	}
 	// Every failure logged in the form the fail2ban filter matches.
-	failRE := regexp.MustCompile(`level=WARN msg="login failed" user=alice peer=10\.0\.3\.2 method=MS-CHAP-v2 reason="wrong password"`)
+	failRE := regexp.MustCompile(`level=WARN msg="login failed" peer=10\.0\.3\.2 user=alice method=MS-CHAP-v2 reason="wrong password"`)
 	if n := len(failRE.FindAllString(srv.Output(), -1)); uint64(n) != st.LoginsFailed {
 		t.Errorf("%d login-failed lines for %d failures", n, st.LoginsFailed)
 	}
+	// The fail2ban filter bans the attacker for each of them, and nobody
+	// else, from the server's whole log.
+	bans := testtool.Fail2banBans(t, fail2banFilter, strings.Split(srv.Output(), "\n"))
+	if uint64(len(bans)) != st.LoginsFailed || slices.ContainsFunc(bans, func(a string) bool { return a != "10.0.3.2" }) {
+		t.Errorf("fail2ban would ban %v; want 10.0.3.2 %d times", bans, st.LoginsFailed)
+	}
 	c.stop(t)
+}
+
+// fail2banFilter is the filter shipped in contrib.
+const fail2banFilter = "../contrib/fail2ban/filter.d/pptpd.conf"
+
+// TestJSONLogs runs the server with log-format json: every line is a JSON
+// object, the session lines carry their figures, and the fail2ban filter
+// still finds failed logins.
+func TestJSONLogs(t *testing.T) {
+	tp := newTopo(t)
+	tp.confExtra = []string{"log-format json"}
+	srv := tp.startServer(t)
+	bad := tp.startClientProcess(t, "ppp0", "name", user, "password", "wrong")
+	bad.Wait(20 * time.Second)
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)
+	c.stop(t)
+	srv.WaitFor(t, regexp.MustCompile(`"msg":"session down"`), 5*time.Second)
+
+	var up, down map[string]any
+	var logLines []string
+	for _, l := range strings.Split(srv.Output(), "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue // the harness's own lines
+		}
+		logLines = append(logLines, l)
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("log line is not JSON: %v\n%s", err, l)
+			continue
+		}
+		switch rec["msg"] {
+		case "session up":
+			up = rec
+		case "session down":
+			down = rec
+		}
+	}
+	if up == nil || up["user"] != user || up["auth"] != "MS-CHAP-v2" || up["remote"] != c.local.String() {
+		t.Errorf("session up record: %v", up)
+	}
+	if down == nil || down["user"] != user || down["rx_packets"] == nil || down["tx_bytes"] == nil {
+		t.Errorf("session down record: %v", down)
+	}
+	if bans := testtool.Fail2banBans(t, fail2banFilter, logLines); !slices.Equal(bans, []string{cliUnder.Addr().String()}) {
+		t.Errorf("fail2ban would ban %v, want the one failed login from %v", bans, cliUnder.Addr())
+	}
 }
 
 // dialFrom opens a TCP connection from inside host h.

@@ -266,7 +266,7 @@ func TestWrongPasswordThenRightOne(t *testing.T) {
 	if !strings.Contains(bad.Output(), "authentication failed") {
 		t.Errorf("client does not say authentication failed:\n%s", bad.Output())
 	}
-	srv.WaitFor(t, regexp.MustCompile(`level=WARN msg="login failed" user=alice peer=10\.0\.1\.2 method=MS-CHAP-v2 reason="wrong password"`), 5*time.Second)
+	srv.WaitFor(t, regexp.MustCompile(`level=WARN msg="login failed" peer=10\.0\.1\.2 user=alice method=MS-CHAP-v2 reason="wrong password"`), 5*time.Second)
 	// The server keeps serving.
 	c := tp.startClient(t, "ppp0", "name", user, "password", password)
 	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gopptp/gopptp/internal/netns"
+	"github.com/gopptp/gopptp/internal/testtool"
 	"github.com/gopptp/gopptp/internal/pcapfile"
 )
 
@@ -157,27 +158,10 @@ func TestWireFormatTsharkControl(t *testing.T) {
 	}
 }
 
-// wireTools returns the paths of the named tools. Missing tools skip the
-// test, unless GOPPTP_WIRE is set, which makes them a failure: CI sets it
-// so that a broken installation cannot silently skip the check.
+// wireTools returns the paths of the named tools (see testtool.Require).
 func wireTools(t *testing.T, names ...string) []string {
 	t.Helper()
-	var paths, missing []string
-	for _, name := range names {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			missing = append(missing, name)
-		}
-		paths = append(paths, p)
-	}
-	if len(missing) > 0 {
-		msg := fmt.Sprintf("%s not installed (Debian packages tcpdump and tshark)", strings.Join(missing, " and "))
-		if os.Getenv("GOPPTP_WIRE") != "" {
-			t.Fatal(msg + "; GOPPTP_WIRE is set, so this is a failure")
-		}
-		t.Skip(msg + "; set GOPPTP_WIRE=1 to make this a failure")
-	}
-	return paths
+	return testtool.Require(t, "tcpdump, tshark", names...)
 }
 
 // tsharkVersion returns the first line of tshark --version.

@@ -168,8 +168,10 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		},
 		AuthFailed: func(user string, m ppp.AuthMethod, reason string) {
 			bump(&s.count.loginsFailed, m, 1)
-			// One line per failure, in a fixed form, for fail2ban.
-			s.log.Warn("login failed", "user", ppp.Printable([]byte(user), 64), "peer", peer.String(),
+			// One line per failure, in a fixed form, for fail2ban: the
+			// address comes before the user name, which the guesser
+			// chooses, so no name can fake another address.
+			s.log.Warn("login failed", "peer", peer.String(), "user", ppp.Printable([]byte(user), 64),
 				"method", m, "reason", reason)
 			if d := s.guard.loginFailed(peer, time.Now()); d > 0 {
 				s.log.Warn("source locked out", "peer", peer.String(), "for", d.String(),

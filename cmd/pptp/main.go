@@ -23,6 +23,7 @@ import (
 
 	"github.com/gopptp/gopptp/client"
 	"github.com/gopptp/gopptp/config"
+	"github.com/gopptp/gopptp/internal/logging"
 	"github.com/gopptp/gopptp/internal/policy"
 	"github.com/gopptp/gopptp/internal/prof"
 )
@@ -71,7 +72,7 @@ func run(args []string) int {
 	if opts.Debug > 0 {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := logging.New(os.Stderr, level, "text")
 	for _, w := range warns {
 		log.Warn(w.String())
 	}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/control"
+	"github.com/gopptp/gopptp/internal/logging"
 	"github.com/gopptp/gopptp/internal/policy"
 	"github.com/gopptp/gopptp/internal/prof"
 	"github.com/gopptp/gopptp/ppp"
@@ -442,11 +443,7 @@ func newLogger(fg, debug bool, format string) *slog.Logger {
 			w = io.Discard
 		}
 	}
-	hopts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, hopts))
-	}
-	return slog.New(slog.NewTextHandler(w, hopts))
+	return logging.New(w, level, format)
 }
 
 // daemonize starts a detached copy of ourselves and returns at once, as
