@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/gopptp/gopptp/internal/netns"
-	"github.com/gopptp/gopptp/internal/testtool"
 	"github.com/gopptp/gopptp/internal/pcapfile"
+	"github.com/gopptp/gopptp/internal/testtool"
 )
 
 // wireSessions are the session kinds of TestTunnel, with the same server

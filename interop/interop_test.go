@@ -483,7 +483,7 @@ func serverWrongPassword(t *testing.T) {
 			t.Logf("pppd: %s", l)
 		}
 	}
-	l := srv.WaitFor(t, regexp.MustCompile(`level=WARN msg="login failed" user=pptpuser peer=`+regexp.QuoteMeta(clientGuestAddr)+` method=\S+ reason="wrong password"`), 10*time.Second)
+	l := srv.WaitFor(t, regexp.MustCompile(`level=WARN msg="login failed" peer=`+regexp.QuoteMeta(clientGuestAddr)+` user=pptpuser method=\S+ reason="wrong password"`), 10*time.Second)
 	t.Logf("our server: %s", l)
 	r.mode = fmt.Sprintf("wrong password: pppd %s; our server: login failed, reason=%q", pppdRC(ev), attr(l, "reason"))
 	t.Logf("our server: %s", srv.WaitFor(t, sessDownRE, 10*time.Second))
