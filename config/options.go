@@ -157,6 +157,9 @@ type PPPOptions struct {
 	LogFile      string   // "logfile"
 	Plugins      []string // "plugin", in order given
 
+	// RADIUS holds the radius plugin's options and our radius-* ones.
+	RADIUS RADIUSOptions
+
 	// CHAPSecrets and PAPSecrets are the secrets files ("chap-secrets",
 	// "pap-secrets").
 	CHAPSecrets, PAPSecrets string

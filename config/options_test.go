@@ -85,7 +85,7 @@ func TestOptionsEffects(t *testing.T) {
 		"linkname", "work", "unit", "3", "idle", "600", "maxconnect", "3600",
 		"10.1.0.1:10.1.0.2", "noipdefault", "ipcp-accept-local", "ipcp-accept-remote",
 		"+ipv6", "ip-up-script", "/up", "ip-down-script", "/down", "logfile", "/log",
-		"plugin", "a.so", "plugin", "b.so", "chap-secrets", "/c", "pap-secrets", "/p",
+		"plugin", "radius.so", "plugin", "/usr/lib/pppd/radius.so", "chap-secrets", "/c", "pap-secrets", "/p",
 		"noauth", "refuse-eap", "tcp-mss-clamp", "1300",
 	}
 	o, warns, err := ParseOptionWords(words, "command line")
@@ -103,7 +103,7 @@ func TestOptionsEffects(t *testing.T) {
 		Unit: 3, Idle: 600, MaxConnect: 3600,
 		LocalIP: netip.MustParseAddr("10.1.0.1"), RemoteIP: netip.MustParseAddr("10.1.0.2"),
 		NoIPDefault: true, IPCPAcceptLocal: true, IPCPAcceptRemote: true, IPv6: true,
-		IPUpScript: "/up", IPDownScript: "/down", LogFile: "/log", Plugins: []string{"a.so", "b.so"},
+		IPUpScript: "/up", IPDownScript: "/down", LogFile: "/log", Plugins: []string{"radius.so", "/usr/lib/pppd/radius.so"},
 		CHAPSecrets: "/c", PAPSecrets: "/p", Auth: ToggleOff, RefuseEAP: true, TCPMSSClamp: 1300,
 	}
 	got := *o
@@ -245,7 +245,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"\n\nlogin", "opts:3: login (PAP against the system password database) is not supported"},
 		{"papcrypt", "papcrypt"},
 		{"mppe-128", `opts:1: unknown option "mppe-128": this is the old MPPE patch's spelling; use require-mppe-128`},
-		{"plugin radius.so\nradius-config-file /etc/r.conf", `opts:2: unknown option "radius-config-file" (options of pppd plugins are not supported)`},
+		{"plugin rp-pppoe.so\nrp_pppoe_service x", `opts:2: unknown option "rp_pppoe_service" (options of pppd plugins are not supported)`},
 		{"name", "opts:1: option name needs an argument"},
 		{"lock\n\nmtu", "opts:3: option mtu needs an argument"},
 		{"mtu\n1500x", `opts:2: mtu: "1500x" is not a number`},

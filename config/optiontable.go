@@ -51,6 +51,9 @@ func (c *optCtx) warn(format string, args ...any) { c.p.warn(c.pos, format, args
 func lookupOption(name string) (spec optSpec, canon string, ok bool) {
 	spec, ok = pppOptions[name]
 	if !ok {
+		spec, ok = radiusOptions[name]
+	}
+	if !ok {
 		return optSpec{}, "", false
 	}
 	if spec.alias != "" {
@@ -403,7 +406,7 @@ var pppOptions = map[string]optSpec{
 	"nomultilink":       noop(0),
 	"nomp":              alias("nomultilink"),
 	"bundle":            ignored(1, ""),
-	"plugin":            strArg(func(o *PPPOptions, s string) { o.Plugins = append(o.Plugins, s) }),
+	"plugin":            {nargs: 1, apply: pluginOption},
 	"pass-filter":       ignored(1, ""),
 	"active-filter":     ignored(1, ""),
 	"maxoctets":         ignoredInt(""),

@@ -242,6 +242,9 @@ func (o *PPPOptions) ClientMPPE() (MPPEPolicy, error) {
 //   - Stateful mode is allowed only after mppe-stateful (the later of
 //     mppe-stateful and nomppe-stateful/"mppe stateless" wins).
 func (o *PPPOptions) ServerPolicy() (Policy, error) {
+	if err := o.checkRADIUS(); err != nil {
+		return Policy{}, err
+	}
 	mppe, mppeWhy, err := o.mppePolicy()
 	if err != nil {
 		return Policy{}, err

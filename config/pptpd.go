@@ -66,6 +66,9 @@ type PptpdConfig struct {
 	MetricsListen string // "metrics-listen ADDR:PORT"
 	ControlSocket string // "control-socket PATH"
 	TunName       string // "tun-name NAME"
+	// Pools are named address pools ("ip-pool NAME RANGES", repeatable),
+	// for RADIUS's Framed-Pool attribute.
+	Pools map[string]AddrList
 	// LogFormat is "text" (the default) or "json" ("log-format").
 	LogFormat string
 	// Limits on unauthenticated work; 0 leaves the server's default, -1
@@ -112,6 +115,9 @@ func LoadPptpdConf(path string) (*PptpdConfig, []Warning, error) {
 type pptpdKey struct {
 	// hasValue says whether the keyword takes a value.
 	hasValue bool
+	// repeatable keywords may be given more than once, each time adding
+	// to what the earlier ones said.
+	repeatable bool
 	// unimplemented, when set, is the warning given whenever the keyword
 	// is used.
 	unimplemented string
@@ -208,6 +214,28 @@ var pptpdKeys = map[string]pptpdKey{
 		c.LockoutTime = time.Duration(n) * time.Second
 		return err
 	}},
+	"ip-pool": {hasValue: true, repeatable: true, apply: func(c *PptpdConfig, v string) error {
+		name, ranges, _ := strings.Cut(v, " ")
+		ranges = strings.TrimSpace(ranges)
+		if ranges == "" {
+			return errors.New("wants a name and address ranges: ip-pool NAME RANGE[,RANGE...]")
+		}
+		if _, dup := c.Pools[name]; dup {
+			return fmt.Errorf("pool %s defined twice", name)
+		}
+		l, err := parsePool(ranges)
+		if err != nil {
+			return fmt.Errorf("pool %s: %w", name, err)
+		}
+		if a, b, ok := l.selfOverlap(); ok {
+			return fmt.Errorf("pool %s lists addresses twice (%s and %s overlap)", name, a, b)
+		}
+		if c.Pools == nil {
+			c.Pools = map[string]AddrList{}
+		}
+		c.Pools[name] = l
+		return nil
+	}},
 	"tun-name": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
 		if err := checkIfName(v); err != nil {
 			return err
@@ -252,7 +280,7 @@ func ParsePptpdConf(r io.Reader, name string) (*PptpdConfig, []Warning, error) {
 		if !ok {
 			return nil, warns, errorAt(pos, "unknown keyword %s", key)
 		}
-		if prev, dup := first[key]; dup {
+		if prev, dup := first[key]; dup && !spec.repeatable {
 			warns = append(warns, Warning{pos, fmt.Sprintf("%s repeated; the first one (line %d) is used, as in poptop", key, prev)})
 			continue
 		}

@@ -225,3 +225,23 @@ func TestPptpdConfOverlapWithDefaultRemote(t *testing.T) {
 		t.Errorf("%v %v", warns, err)
 	}
 }
+
+func TestPptpdConfPools(t *testing.T) {
+	c, _, err := parseConf(t, "ip-pool staff 10.5.0.10-20\nip-pool guests 10.6.0.1-10.6.0.50,10.6.1.1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pools) != 2 || c.Pools["staff"].String() != "10.5.0.10-10.5.0.20" || c.Pools["guests"].Len() != 51 {
+		t.Errorf("pools %v", c.Pools)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"ip-pool staff\n", "pptpd.conf:1: ip-pool: wants a name and address ranges"},
+		{"ip-pool a 10.0.0.1-5\nip-pool a 10.0.1.1-5\n", "pptpd.conf:2: ip-pool: pool a defined twice"},
+		{"ip-pool a 10.0.0.1-5,10.0.0.3\n", "pool a lists addresses twice"},
+		{"ip-pool a 2001:db8::1-2001:db8::2\n", "pool a: IPv6"},
+	} {
+		if _, _, err := parseConf(t, tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}

@@ -137,12 +137,24 @@ var localRE = regexp.MustCompile(`local  IP address (\d+\.\d+\.\d+\.\d+)`)
 // interface is up.
 func (tp *topo) startClient(t *testing.T, ifname string, options ...string) *client {
 	t.Helper()
+	ups := 0
+	if tp.server != nil {
+		ups = tp.server.Count(sessionUpRE)
+	}
 	p := tp.startClientProcess(t, ifname, options...)
 	line := p.WaitFor(t, localRE, 20*time.Second)
 	c := &client{p: p, local: netip.MustParseAddr(localRE.FindStringSubmatch(line)[1])}
 	p.WaitFor(t, regexp.MustCompile(`remote IP address `+regexp.QuoteMeta(tunLocal.String())), 5*time.Second)
+	// The server's end comes up at about the same time, not necessarily
+	// before: wait for it, so that traffic towards the client is routed.
+	if tp.server != nil {
+		tp.server.WaitForNth(t, sessionUpRE, ups+1, 5*time.Second)
+	}
 	return c
 }
+
+// sessionUpRE matches the server's "session up" line, text or JSON.
+var sessionUpRE = regexp.MustCompile(`msg="session up"|"msg":"session up"`)
 
 // The client host has no default route of its own, so defaultroute puts
 // one through the tunnel (and pins the server's address outside it).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gopptp/gopptp/control"
+	"github.com/gopptp/gopptp/radius"
 )
 
 // Handle answers a control-socket request (pptpctl).
@@ -113,6 +114,7 @@ func (s *Server) Kill(what, reason string) int {
 			match = true
 		}
 		if match && cl.sess != nil {
+			cl.setCause(radius.CauseAdminReset)
 			cl.sess.Close(reason)
 			n++
 		}

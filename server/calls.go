@@ -13,6 +13,7 @@ import (
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/ipcp"
 	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/radius"
 	"github.com/gopptp/gopptp/session"
 )
 
@@ -76,6 +77,7 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 		log.Warn("call refused", "reason", why)
 		return nil
 	}
+	cl.local = localAddr(c)
 	if err := s.launch(cl, peer, rq.RecvWindowSize, log); err != nil {
 		s.unadmit(cl)
 		c.Send(&pptp.OutgoingCallReply{PeerCallID: rq.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
@@ -105,6 +107,7 @@ func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, peer
 		return nil
 	}
 	cl.incoming = true
+	cl.local = localAddr(c)
 	if err := c.Send(&pptp.IncomingCallReply{CallID: cl.id, PeerCallID: rq.CallID, Result: pptp.IncomingConnect,
 		RecvWindowSize: ourRecvWindow}); err != nil {
 		s.unadmit(cl)
@@ -134,6 +137,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 	cl.dp = dp
 	cfg := cl.cfg
 	slog := log.With("call", cl.id)
+	cl.log = slog
 	mtu, mru := cfg.MTU, cfg.MRU
 	if mtu == 0 || mru == 0 {
 		auto := 1400 // when the link cannot be found, the customary PPTP size
@@ -146,7 +150,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 	scfg := session.Config{
 		Role: session.Server, Name: cfg.Name, MRU: mru,
 		EchoInterval: cfg.EchoInterval, EchoFailure: cfg.EchoFailure, FSM: cfg.FSM,
-		Require: cfg.Auth, Verifier: &claimingVerifier{v: cfg.Verifier, call: cl}, PeerAddr: peer,
+		Require: cfg.Auth, Verifier: s.verifierFor(cl, cl.local), PeerAddr: peer,
 		AuthRetries: cfg.AuthRetries,
 		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: cfg.DNS, NBNS: cfg.NBNS},
 		MPPE:        cfg.MPPE, Log: slog,
@@ -158,6 +162,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 			s.settled(cl)
 			setup := time.Since(cl.start)
 			s.count.setup.Observe(setup.Seconds())
+			s.sessionUp(cl, i)
 			slog.Info("session up", "user", i.User, "auth", i.Auth, "local", i.Local, "remote", i.Peer,
 				"mppe_send", i.MPPE.Send, "mppe_recv", i.MPPE.Recv, "setup_ms", setup.Milliseconds())
 		},
@@ -166,6 +171,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 			bump(&s.count.loginsOK, m, 1)
 			s.guard.loginOK(peer)
 		},
+		Authorize: s.authorize(cl),
 		AuthFailed: func(user string, m ppp.AuthMethod, reason string) {
 			bump(&s.count.loginsFailed, m, 1)
 			// One line per failure, in a fixed form, for fail2ban: the
@@ -203,6 +209,7 @@ func (s *Server) settled(cl *call) {
 // callEnded logs the end of a session that stopped on its own and frees its
 // resources; it returns the reason for the Call-Disconnect-Notify.
 func (s *Server) callEnded(cl *call, err error, log *slog.Logger) string {
+	cl.setCause(causeOf(err, cl.sess.EndReason()))
 	reason := cl.sess.EndReason()
 	if err != nil {
 		reason = err.Error()
@@ -218,10 +225,11 @@ func (s *Server) callEnded(cl *call, err error, log *slog.Logger) string {
 // endCall stops a call from outside its session (the peer cleared it or
 // the control connection went away) without waiting for PPP termination:
 // the peer is no longer listening.
-func (s *Server) endCall(cl *call, log *slog.Logger, reason string) {
+func (s *Server) endCall(cl *call, log *slog.Logger, reason string, cause radius.TerminateCause) {
 	if cl == nil {
 		return
 	}
+	cl.setCause(cause)
 	cl.cancel()
 	<-cl.done
 	// A peer usually says why it hangs up in an LCP Terminate-Request
@@ -251,6 +259,7 @@ func (s *Server) releaseCall(cl *call) {
 	if cl.cancel != nil {
 		cl.cancel()
 	}
+	s.sessionDown(cl)
 	if cl.dp != nil {
 		s.engine.RemoveCall(cl.dp)
 		st := &cl.dp.Stats
@@ -280,6 +289,12 @@ func (s *Server) release(cl *call) {
 	cl.claimMu.Unlock()
 	s.settled(cl)
 	s.active.Add(-1)
+}
+
+// localAddr is our address on a control connection: the Called-Station-Id.
+func localAddr(c *pptp.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.LocalAddr().String())
+	return ap.Addr().Unmap()
 }
 
 // dropsOf returns a call's dropped packets by reason.

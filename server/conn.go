@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gopptp/gopptp/datapath"
 	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/radius"
 	"github.com/gopptp/gopptp/session"
 )
 
@@ -18,7 +20,8 @@ import (
 type call struct {
 	id, peerID  uint16
 	peer        netip.Addr
-	cfg         *Config // the configuration when the call was admitted
+	local       netip.Addr // our address on the control connection
+	cfg         *Config    // the configuration when the call was admitted
 	dp          *datapath.Call
 	sess        *session.Session
 	lease       Lease
@@ -33,6 +36,15 @@ type call struct {
 	incoming    bool // the peer is the PAC (Incoming-Call-Request): we clear with CCRQ
 	user        atomic.Pointer[string]
 	upInfo      atomic.Pointer[session.Info]
+	log         *slog.Logger
+	// radius is the call's RADIUS state (nil without RADIUS); radiusRec
+	// describes the session once it is up.
+	radius    *radiusCall
+	radiusRec atomic.Pointer[radius.Record]
+	// cause is why the session ended (a radius.TerminateCause), set by
+	// whoever ends it first.
+	cause  atomic.Uint32
+	timers callTimers
 }
 
 type readResult struct {
@@ -126,7 +138,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				if !stopping {
 					log.Info("control connection closed", "err", r.err)
 				}
-				s.endCall(cl, log, "control connection closed")
+				s.endCall(cl, log, "control connection closed", radius.CauseLostCarrier)
 				return
 			}
 			switch m := r.m.(type) {
@@ -152,13 +164,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				}
 				if cl != nil && m.CallID == cl.peerID {
 					log.Debug("peer cleared the call")
-					s.endCall(cl, log, "call cleared by peer")
+					s.endCall(cl, log, "call cleared by peer", radius.CauseUserRequest)
 					c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectRequest})
 					cl, callDone = nil, nil
 				}
 			case *pptp.StopCtrlConnRequest:
 				c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
-				s.endCall(cl, log, "control connection stopped by peer")
+				s.endCall(cl, log, "control connection stopped by peer", radius.CauseUserRequest)
 				return
 			case *pptp.StopCtrlConnReply:
 				if stopping {
@@ -194,7 +206,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				// A PAC peer (incoming call) hangs up.
 				if cl != nil && cl.incoming && m.CallID == cl.peerID {
 					log.Debug("peer disconnected the call", "result", m.Result)
-					s.endCall(cl, log, "call disconnected by peer")
+					s.endCall(cl, log, "call disconnected by peer", radius.CauseUserRequest)
 					cl, callDone = nil, nil
 				}
 			case *pptp.IncomingCallReply:
@@ -220,12 +232,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			return
 		case <-ctx.Done():
 			if cl != nil {
+				cl.setCause(radius.CauseAdminReboot)
 				cl.sess.Close("server shutting down")
 				select {
 				case err := <-callDone:
 					s.callEnded(cl, err, log)
 				case <-time.After(4 * time.Second):
-					s.endCall(cl, log, "server shutting down")
+					s.endCall(cl, log, "server shutting down", radius.CauseAdminReboot)
 				}
 				if cl.incoming {
 					c.Send(&pptp.CallClearRequest{CallID: cl.id})

@@ -11,6 +11,7 @@ import (
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
+	"github.com/gopptp/gopptp/radius"
 )
 
 // claimingVerifier makes sure an address a back-end assigns to a user is
@@ -18,12 +19,19 @@ import (
 type claimingVerifier struct {
 	v    auth.Verifier
 	call *call
+	// grant, with RADIUS, returns the Access-Accept's extras.
+	grant func() *radius.Grant
 }
 
 func (v *claimingVerifier) Verify(ctx context.Context, req *auth.Request) (*auth.Result, error) {
 	res, err := v.v.Verify(ctx, req)
 	if err != nil || res == nil || !res.OK {
 		return res, err
+	}
+	if v.grant != nil {
+		if g := v.grant(); g != nil && g.Pool != "" && !res.Addr.IsValid() {
+			return poolAddress(v.call, res, g.Pool, req.User), nil
+		}
 	}
 	if !res.Addr.IsValid() || res.Addr == v.call.lease.Remote {
 		if res.Allowed != nil && !res.Allowed(v.call.lease.Remote) {

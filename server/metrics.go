@@ -15,9 +15,7 @@ import (
 func (s *Server) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.count.setup, collector{s}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics(reg)
-	}
+	reg.MustRegister(s.count.radius)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -31,13 +29,18 @@ var (
 	descGRE         = prometheus.NewDesc("pptp_gre_sequence_total", "GRE sequence events: lost (never arrived), reordered (restored to order), dropped (late or duplicate).", []string{"event"}, nil)
 	descDrops       = prometheus.NewDesc("pptp_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil)
 	descLocked      = prometheus.NewDesc("pptp_locked_out_sources", "Source addresses locked out after failed logins.", nil, nil)
+	descRADIUS      = prometheus.NewDesc("pptp_radius_server_events_total", "RADIUS requests and their outcomes, per server (counted since the last reload).", []string{"server", "kind", "event"}, nil)
+	descRADIUSUp    = prometheus.NewDesc("pptp_radius_server_up", "Whether a RADIUS server is in use (0: marked dead after not answering).", []string{"server", "kind"}, nil)
+	descRADIUSFail  = prometheus.NewDesc("pptp_radius_failures_total", "RADIUS requests no server answered (an outage).", []string{"kind"}, nil)
+	descDAE         = prometheus.NewDesc("pptp_radius_dae_total", "Dynamic Authorization (Disconnect/CoA) requests and answers.", []string{"event"}, nil)
 )
 
 // collector reads the server's counters at scrape time.
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descConnections, descLogins, descRefused, descBytes, descPackets, descGRE, descDrops, descLocked} {
+	for _, d := range []*prometheus.Desc{descSessions, descConnections, descLogins, descRefused, descBytes, descPackets, descGRE, descDrops, descLocked,
+		descRADIUS, descRADIUSUp, descRADIUSFail, descDAE} {
 		ch <- d
 	}
 }
@@ -101,4 +104,28 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDrops, n, r)
 	}
 	ch <- prometheus.MustNewConstMetric(descLocked, prometheus.GaugeValue, float64(s.guard.lockedOut(time.Now())))
+	if rad := s.conf().rad; rad != nil {
+		st := rad.client.Stats()
+		for _, sv := range st.Servers {
+			kind := string(sv.Kind)
+			for ev, n := range map[string]uint64{"requests": sv.Requests, "retransmits": sv.Retransmits, "accepts": sv.Accepts,
+				"rejects": sv.Rejects, "challenges": sv.Challenges, "responses": sv.Responses, "timeouts": sv.Timeouts,
+				"errors": sv.Errors, "dropped": sv.Dropped} {
+				counter(descRADIUS, n, sv.Addr, kind, ev)
+			}
+			up := 1.0
+			if sv.Dead {
+				up = 0
+			}
+			ch <- prometheus.MustNewConstMetric(descRADIUSUp, prometheus.GaugeValue, up, sv.Addr, kind)
+		}
+		counter(descRADIUSFail, st.AuthFailures, "auth")
+		counter(descRADIUSFail, st.AcctFailures, "acct")
+	}
+	if d := s.dae.Load(); d != nil {
+		st := d.Stats()
+		for ev, n := range map[string]uint64{"requests": st.Requests, "duplicates": st.Duplicates, "acks": st.ACKs, "naks": st.NAKs, "dropped": st.Dropped} {
+			counter(descDAE, n, ev)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 
@@ -20,6 +21,13 @@ type Pool struct {
 	remote config.AddrList
 	used   map[netip.Addr]bool // remote addresses in use, pooled or not
 	next   int
+	named  map[string]*namedPool
+}
+
+// namedPool is one of pptpd.conf's ip-pool lines.
+type namedPool struct {
+	addrs config.AddrList
+	next  int
 }
 
 // Lease is one session's pair of addresses.
@@ -94,6 +102,40 @@ func (p *Pool) Unclaim(addr netip.Addr) {
 	p.mu.Lock()
 	delete(p.used, addr)
 	p.mu.Unlock()
+}
+
+// AddNamed adds a named pool that RADIUS's Framed-Pool can ask for. Its
+// addresses share the in-use set with the rest, so pools may overlap.
+func (p *Pool) AddNamed(name string, addrs config.AddrList) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.named == nil {
+		p.named = map[string]*namedPool{}
+	}
+	p.named[name] = &namedPool{addrs: addrs}
+}
+
+// AcquireNamed claims the next free address of the named pool; release it
+// with Unclaim.
+func (p *Pool) AcquireNamed(name string) (netip.Addr, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	np := p.named[name]
+	if np == nil {
+		return netip.Addr{}, fmt.Errorf("no address pool named %q (ip-pool in pptpd.conf)", name)
+	}
+	n := np.addrs.Len()
+	for i := 0; i < n; i++ {
+		idx := (np.next + i) % n
+		a := np.addrs.At(idx)
+		if p.used[a] {
+			continue
+		}
+		p.used[a] = true
+		np.next = idx + 1
+		return a, nil
+	}
+	return netip.Addr{}, fmt.Errorf("address pool %q: %w", name, ErrPoolExhausted)
 }
 
 // DefaultLocal is the local address for sessions whose remote address did

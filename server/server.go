@@ -25,6 +25,7 @@ import (
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
 	"github.com/gopptp/gopptp/ppp/ccp"
+	"github.com/gopptp/gopptp/radius"
 )
 
 // Config is everything the server needs, already parsed and checked.
@@ -69,11 +70,20 @@ type Config struct {
 	// Reload, when set, re-reads the configuration for pptpctl reload
 	// (and is what SIGHUP calls); it hands the result to Server.Reload.
 	Reload func() error
-	// Metrics, when set, adds collectors of other components (the RADIUS
-	// client) to the metrics registry.
-	Metrics func(*prometheus.Registry)
+	// IdleTimeout ends a session without IP traffic for this long and
+	// MaxConnect any session after this long (pppd's idle and maxconnect;
+	// RADIUS's Idle-Timeout and Session-Timeout override them per user).
+	// 0: no limit.
+	IdleTimeout, MaxConnect time.Duration
+
+	// RADIUS, when set, checks logins and accounts for sessions through
+	// RADIUS servers; Verifier is then unused.
+	RADIUS *radius.Config
 
 	Log *slog.Logger
+
+	// rad is the RADIUS client built from RADIUS.
+	rad *aaa
 }
 
 // Server is a running PPTP server.
@@ -91,6 +101,8 @@ type Server struct {
 	nego    atomic.Int64 // admitted calls not yet up
 	ln      net.Listener
 	wg      sync.WaitGroup
+	acctWG  sync.WaitGroup // Accounting-Stops in flight
+	dae     atomic.Pointer[radius.DAEServer]
 	started time.Time
 	count   counters
 
@@ -110,8 +122,9 @@ type counters struct {
 	endedTxBytes  atomic.Uint64
 	endedRxPacket atomic.Uint64
 	endedTxPacket atomic.Uint64
-	endedDrops    sync.Map             // reason -> *atomic.Uint64
-	setup         prometheus.Histogram // session setup latency
+	endedDrops    sync.Map                 // reason -> *atomic.Uint64
+	setup         prometheus.Histogram     // session setup latency
+	radius        *prometheus.HistogramVec // RADIUS latency by kind and outcome
 }
 
 func bump(m *sync.Map, key any, n uint64) {
@@ -153,6 +166,11 @@ func New(cfg Config) (*Server, error) {
 		Help:    "Time from Outgoing-Call-Request to IP flowing (LCP, authentication, CCP, IPCP).",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	})
+	s.count.radius = newRADIUSHistogram()
+	if err := s.prepareRADIUS(&cfg); err != nil {
+		return nil, err
+	}
+	s.cfg = cfg
 	live := cfg
 	s.live.Store(&live)
 	return s, nil
@@ -162,7 +180,7 @@ func (c *Config) normalize() error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	if c.Verifier == nil {
+	if c.Verifier == nil && c.RADIUS == nil {
 		return errors.New("server: no authentication back-end")
 	}
 	if c.Pool == nil {
@@ -189,6 +207,9 @@ func (s *Server) conf() *Config { return s.live.Load() }
 // running sessions hold are reserved in the new pool.
 func (s *Server) Reload(cfg Config) error {
 	if err := cfg.normalize(); err != nil {
+		return err
+	}
+	if err := s.prepareRADIUS(&cfg); err != nil {
 		return err
 	}
 	cfg.Listen, cfg.TUNName, cfg.Log = s.cfg.Listen, s.cfg.TUNName, s.cfg.Log
@@ -261,6 +282,7 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	stopRADIUS := s.startRADIUS(ctx)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -283,6 +305,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	s.wg.Wait()
+	stopRADIUS()
 	ecancel()
 	<-engineDone
 	return nil

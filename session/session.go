@@ -104,6 +104,18 @@ type Hooks struct {
 	// AuthFailed: the peer (server side) or we (client side) failed to
 	// authenticate; user is the name used.
 	AuthFailed func(user string, method ppp.AuthMethod, reason string)
+	// Authorize (server side) runs after a successful login and returns
+	// what the back-end decided for this user; an error ends the session.
+	Authorize func(user string) (Authorization, error)
+}
+
+// Authorization is what an authentication back-end (RADIUS) decides for
+// one user, overriding the session's configuration.
+type Authorization struct {
+	// MPPE, when set, replaces Config.MPPE.
+	MPPE *ccp.Config
+	// DNS and NBNS entries that are valid replace the configured ones.
+	DNS, NBNS [2]netip.Addr
 }
 
 // Errors that end a session, for callers that need to tell them apart.
@@ -436,12 +448,36 @@ func (s *Session) serverAuthDone(res *auth.Result) {
 	}
 	if res.Addr.IsValid() {
 		s.cfg.IPCP.Peer = res.Addr
-		s.ipcp.SetConfig(s.cfg.IPCP)
 	}
+	if s.hooks.Authorize != nil {
+		a, err := s.hooks.Authorize(s.user)
+		if err != nil {
+			s.close("authorization failed: "+err.Error(), fmt.Errorf("%w: user %q: %v", ErrAuthFailed, s.user, err))
+			return
+		}
+		s.authorize(a)
+	}
+	s.ipcp.SetConfig(s.cfg.IPCP)
 	if res.HasKeys {
 		s.keys.send, s.keys.recv, s.haveKeys = res.SendKey, res.RecvKey, true
 	}
 	s.enterNetwork()
+}
+
+// authorize applies a back-end's decisions before the network phase.
+func (s *Session) authorize(a Authorization) {
+	for i := range 2 {
+		if a.DNS[i].IsValid() {
+			s.cfg.IPCP.DNS[i] = a.DNS[i]
+		}
+		if a.NBNS[i].IsValid() {
+			s.cfg.IPCP.NBNS[i] = a.NBNS[i]
+		}
+	}
+	if a.MPPE != nil {
+		s.cfg.MPPE = *a.MPPE
+		s.ccp.SetConfig(s.cfg.MPPE)
+	}
 }
 
 func (s *Session) clientAuthDone(res auth.ClientResult) {

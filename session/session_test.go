@@ -97,13 +97,17 @@ type pair struct {
 	authFail         chan string
 }
 
-func newPair(t *testing.T, srvCfg, cliCfg Config) *pair {
+func newPair(t *testing.T, srvCfg, cliCfg Config, srvHooks ...func(*Hooks)) *pair {
 	p := &pair{srvLink: &pipeLink{}, cliLink: &pipeLink{}, srvUp: make(chan Info, 1), cliUp: make(chan Info, 1), authFail: make(chan string, 2)}
 	srvCfg.Role, cliCfg.Role = Server, Client
 	srvCfg.Log, cliCfg.Log = testLogger(t), testLogger(t)
 	fast := ppp.Config{Restart: 200 * time.Millisecond}
 	srvCfg.FSM, cliCfg.FSM = fast, fast
-	p.srv = New(srvCfg, p.srvLink, Hooks{Up: func(i Info) { p.srvUp <- i }, AuthFailed: func(u string, _ ppp.AuthMethod, r string) { p.authFail <- "server:" + u + ":" + r }})
+	sh := Hooks{Up: func(i Info) { p.srvUp <- i }, AuthFailed: func(u string, _ ppp.AuthMethod, r string) { p.authFail <- "server:" + u + ":" + r }}
+	for _, f := range srvHooks {
+		f(&sh)
+	}
+	p.srv = New(srvCfg, p.srvLink, sh)
 	p.cli = New(cliCfg, p.cliLink, Hooks{Up: func(i Info) { p.cliUp <- i }, AuthFailed: func(u string, _ ppp.AuthMethod, r string) { p.authFail <- "client:" + u + ":" + r }})
 	p.srvLink.peer, p.cliLink.peer = p.cli, p.srv
 	return p
@@ -358,4 +362,51 @@ func TestSessionRejectsUnknownProtocols(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no Protocol-Reject for IPV6CP")
+}
+
+// TestSessionAuthorize: a back-end's decision after login changes the
+// DNS servers handed out and the encryption, and its refusal ends the
+// session.
+func TestSessionAuthorize(t *testing.T) {
+	dns2 := netip.MustParseAddr("10.9.9.9")
+	sc := serverConfig(ppp.AuthMSCHAPv2)
+	sc.MPPE = ccp.Config{Allow40: true, Allow128: true, Required: true}
+	cc := clientConfig("s3cret")
+	cc.MPPE = ccp.Config{Allow40: true, Allow128: true, Required: true}
+	var asked string
+	p := newPair(t, sc, cc, func(h *Hooks) {
+		h.Authorize = func(user string) (Authorization, error) {
+			asked = user
+			return Authorization{MPPE: &ccp.Config{Allow40: true, Required: true}, DNS: [2]netip.Addr{dns2}}, nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.run(ctx)
+	waitUp(t, p.srvUp)
+	ci := waitUp(t, p.cliUp)
+	if asked != "alice" {
+		t.Errorf("Authorize asked about %q", asked)
+	}
+	if len(ci.DNS) != 1 || ci.DNS[0] != dns2 {
+		t.Errorf("client DNS %v, want the back-end's %v", ci.DNS, dns2)
+	}
+	if want := (ccp.Direction{On: true, KeyBits: 40, Stateless: true}); ci.MPPE.Send != want {
+		t.Errorf("MPPE %v, want the back-end's 40-bit", ci.MPPE.Send)
+	}
+
+	p = newPair(t, serverConfig(ppp.AuthMSCHAPv2), clientConfig("s3cret"), func(h *Hooks) {
+		h.Authorize = func(string) (Authorization, error) { return Authorization{}, errors.New("no address left in pool staff") }
+	})
+	srvErr, _ := p.run(ctx)
+	select {
+	case err := <-srvErr:
+		if !errors.Is(err, ErrAuthFailed) || !strings.Contains(err.Error(), "no address left in pool staff") {
+			t.Errorf("server session ended with %v", err)
+		}
+	case <-p.srvUp:
+		t.Error("session came up although authorization failed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not end")
+	}
 }

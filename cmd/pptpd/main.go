@@ -39,6 +39,7 @@ import (
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
 	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/radius"
 	"github.com/gopptp/gopptp/server"
 )
 
@@ -293,11 +294,66 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 	if pool.Size() < pc.Connections {
 		log.Info(fmt.Sprintf("maximum of %d connections reduced to %d, the size of the remoteip pool", pc.Connections, pool.Size()))
 	}
+	for name, l := range pc.Pools {
+		pool.AddNamed(name, l)
+	}
+	cfg.IdleTimeout = time.Duration(opts.Idle) * time.Second
+	cfg.MaxConnect = time.Duration(opts.MaxConnect) * time.Second
+	if cfg.RADIUS, err = radiusConfig(opts, log); err != nil {
+		return server.Config{}, err
+	}
+	if cfg.RADIUS != nil {
+		return cfg, nil
+	}
 	cfg.Verifier, err = d.secretsVerifier(opts, name)
 	if err != nil {
 		return server.Config{}, err
 	}
 	return cfg, nil
+}
+
+// radiusConfig reads the RADIUS set-up the options describe: the direct
+// radius-server options, or pppd's radius plugin with its radiusclient.conf
+// (to which radius-nas-identifier, radius-acct-interim and
+// radius-dae-listen still apply). nil: local secrets files.
+func radiusConfig(opts *config.PPPOptions, log *slog.Logger) (*radius.Config, error) {
+	o := opts.RADIUS
+	var rc radius.Config
+	var err error
+	switch opts.RADIUSMode() {
+	case config.RADIUSOff:
+		return nil, nil
+	case config.RADIUSDirect:
+		rc, err = radius.FromOptions(radius.Options{Servers: o.Servers, AcctServers: o.AcctServers, Secret: o.Secret,
+			NASIdentifier: o.NASIdentifier, InterimInterval: o.AcctInterim, DAEListen: o.DAEListen})
+		if err != nil {
+			return nil, err
+		}
+	case config.RADIUSClientConf:
+		file := cmp.Or(o.ConfigFile, config.DefaultRadiusclientConf)
+		rc, err = radius.LoadRadiusclientConf(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range rc.Warnings {
+			log.Warn(w)
+		}
+		if o.NASIdentifier != "" {
+			rc.NASIdentifier = o.NASIdentifier
+		}
+		if o.AcctInterim > 0 {
+			rc.InterimInterval = o.AcctInterim
+		}
+		if o.DAEListen != "" {
+			if rc.DAE.Listen, err = radius.ParseHostPort(o.DAEListen, radius.DefaultDAEPort); err != nil {
+				return nil, fmt.Errorf("radius-dae-listen: %w", err)
+			}
+		}
+	}
+	if err := rc.Validate(); err != nil {
+		return nil, err
+	}
+	return &rc, nil
 }
 
 // secretsVerifier checks logins against chap-secrets and pap-secrets,

@@ -256,10 +256,32 @@ func (p *Process) WaitFor(tb testing.TB, re *regexp.Regexp, timeout time.Duratio
 	return line
 }
 
+// WaitForNth is WaitFor for the n-th matching line (counting from 1): a
+// test that starts a second session waits for the second "session up".
+func (p *Process) WaitForNth(tb testing.TB, re *regexp.Regexp, n int, timeout time.Duration) string {
+	tb.Helper()
+	line, err := p.waitForNth(re, n, timeout)
+	if err != nil {
+		tb.Fatalf("netns: %s: %v; output:\n%s", p.desc, err, p.Output())
+		return ""
+	}
+	return line
+}
+
+// Count returns how many lines of the output so far match re.
+func (p *Process) Count(re *regexp.Regexp) int {
+	return len(re.FindAllStringIndex(p.out.String(), -1))
+}
+
 func (p *Process) waitFor(re *regexp.Regexp, timeout time.Duration) (string, error) {
+	return p.waitForNth(re, 1, timeout)
+}
+
+func (p *Process) waitForNth(re *regexp.Regexp, n int, timeout time.Duration) (string, error) {
 	if re == nil {
 		return "", errors.New("nil regexp")
 	}
+	seen := 0
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var (
@@ -281,13 +303,15 @@ func (p *Process) waitFor(re *regexp.Regexp, timeout time.Duration) (string, err
 			line := strings.TrimSuffix(string(pending[:i]), "\r")
 			pending = pending[i+1:]
 			if re.MatchString(line) {
-				return line, nil
+				if seen++; seen == n {
+					return line, nil
+				}
 			}
 		}
 		if eof || final {
 			// A last line without newline is complete once no more
 			// output can follow.
-			if line := strings.TrimSuffix(string(pending), "\r"); line != "" && re.MatchString(line) {
+			if line := strings.TrimSuffix(string(pending), "\r"); line != "" && re.MatchString(line) && seen+1 == n {
 				return line, nil
 			}
 			if eof {
