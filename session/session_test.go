@@ -396,7 +396,9 @@ func TestSessionAuthorize(t *testing.T) {
 	}
 
 	p = newPair(t, serverConfig(ppp.AuthMSCHAPv2), clientConfig("s3cret"), func(h *Hooks) {
-		h.Authorize = func(string) (Authorization, error) { return Authorization{}, errors.New("no address left in pool staff") }
+		h.Authorize = func(string) (Authorization, error) {
+			return Authorization{}, errors.New("no address left in pool staff")
+		}
 	})
 	srvErr, _ := p.run(ctx)
 	select {
