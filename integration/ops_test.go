@@ -350,3 +350,23 @@ func dialFrom(h *netns.Host, to netip.AddrPort) (net.Conn, error) {
 	})
 	return c, err
 }
+
+// TestIdleTimeout: pppd's idle option ends a session without traffic,
+// and traffic keeps it alive.
+func TestIdleTimeout(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t, "idle", "3")
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	// Pings every 200 ms for 5 s, longer than the idle limit: the session
+	// stays.
+	netns.Ping(t, tp.cli, lanHost.Addr(), 25, 6*time.Second)
+	if strings.Contains(srv.Output(), "session down") {
+		t.Fatalf("session ended while busy:\n%s", srv.Output())
+	}
+	start := time.Now()
+	srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="idle for 3s"`), 10*time.Second)
+	t.Logf("idle session ended %v after the last ping", time.Since(start).Round(100*time.Millisecond))
+	if code, _ := c.p.Wait(10 * time.Second); code != 16 {
+		t.Errorf("client exited %d, want 16", code)
+	}
+}
