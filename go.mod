@@ -10,6 +10,7 @@ require (
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
 	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.78
 	layeh.com/radius v0.0.0-20231213012653-1006025d24f8
 )
 

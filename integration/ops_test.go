@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -369,4 +370,31 @@ func TestIdleTimeout(t *testing.T) {
 	if code, _ := c.p.Wait(10 * time.Second); code != 16 {
 		t.Errorf("client exited %d, want 16", code)
 	}
+}
+
+// TestPrivileges: once serving, pptpd keeps only CAP_NET_ADMIN and
+// CAP_NET_RAW, and still does all its work (sessions, routes, reload);
+// a secrets file others can read draws a warning.
+func TestPrivileges(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t)
+	status := string(must(os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Pid()))))
+	for _, want := range []string{"CapEff:\t0000000000003000", "CapPrm:\t0000000000003000", "CapBnd:\t0000000000003000", "NoNewPrivs:\t1"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("pptpd status lacks %q:\n%s\n%s", want, status, srv.Output())
+		}
+	}
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)
+
+	secrets := filepath.Join(tp.dir, "chap-secrets")
+	if err := os.Chmod(secrets, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := tp.pptpctl(t, "reload"); !strings.Contains(out, "reloaded") {
+		t.Errorf("reload without privileges: %s", out)
+	}
+	srv.WaitFor(t, regexp.MustCompile(`level=WARN msg=".*chap-secrets holds secrets but is readable by users other than its owner \(mode 0644\)`), 5*time.Second)
+	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)
+	c.stop(t)
 }

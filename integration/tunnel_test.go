@@ -263,6 +263,13 @@ func TestTunnel(t *testing.T) {
 			if strings.Contains(c.p.Output(), "level=ERROR") {
 				t.Errorf("client logged errors:\n%s", c.p.Output())
 			}
+			// Debug logs show every PPP packet, never a password (PAP
+			// carries it in clear).
+			for _, out := range []string{srv.Output(), c.p.Output()} {
+				if strings.Contains(out, password) {
+					t.Errorf("the password appears in a log:\n%s", out)
+				}
+			}
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gopptp/gopptp/config"
 )
 
 // maxRadiusclientServers is how many servers one authserver or acctserver
@@ -191,6 +193,12 @@ func LoadRadiusclientConf(path string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("%s:%d: %w", path, serversLine, err)
 		}
+		if w := config.CheckPrivate(serversFile); w != "" {
+			c.Warnings = append(c.Warnings, w)
+		}
+	} else if w := config.CheckPrivate(path); w != "" {
+		// The secrets are inline.
+		c.Warnings = append(c.Warnings, w)
 	}
 	resolve := func(l *srvLine) ([]Server, error) {
 		var out []Server

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,24 @@ func TestFromOptions(t *testing.T) {
 		if _, err := FromOptions(o); err == nil {
 			t.Errorf("FromOptions(%+v) accepted", o)
 		}
+	}
+}
+
+func TestRadiusclientConfPrivateSecrets(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "radiusclient.conf")
+	os.WriteFile(conf, []byte("authserver 10.0.0.1\nservers servers\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "servers"), []byte("10.0.0.1 s3cret\n"), 0o644)
+	c, err := LoadRadiusclientConf(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.Contains(w, "servers holds secrets but is readable") }) {
+		t.Errorf("no warning for a world-readable servers file: %v", c.Warnings)
+	}
+	os.Chmod(filepath.Join(dir, "servers"), 0o600)
+	c, _ = LoadRadiusclientConf(conf)
+	if slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.Contains(w, "readable") }) {
+		t.Errorf("warning for a private servers file: %v", c.Warnings)
 	}
 }

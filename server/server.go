@@ -76,6 +76,11 @@ type Config struct {
 	// 0: no limit.
 	IdleTimeout, MaxConnect time.Duration
 
+	// Ready, when set, is called once the server has opened its
+	// listeners, raw socket and TUN device, before it serves: pptpd drops
+	// the privileges it no longer needs there.
+	Ready func() error
+
 	// RADIUS, when set, checks logins and accounts for sessions through
 	// RADIUS servers; Verifier is then unused.
 	RADIUS *radius.Config
@@ -235,7 +240,9 @@ func (s *Server) Reload(cfg Config) error {
 
 // Run listens and serves until ctx ends; then every session is torn down
 // and Run returns.
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(parent context.Context) error {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
 	ap, err := netip.ParseAddrPort(s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
@@ -273,16 +280,21 @@ func (s *Server) Run(ctx context.Context) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- s.engine.Run(ectx) }()
 
-	s.log.Info("pptpd listening", "addr", ln.Addr().String(), "tun", s.cfg.TUNName,
-		"auth", fmt.Sprint(s.cfg.Auth), "mppe", describeMPPE(s.cfg.MPPE), "max_sessions", s.cfg.MaxSessions)
-	if !netcfg.ForwardingEnabled() {
-		s.log.Info("IP forwarding is off on this host: clients reach the server only, not the networks behind it (sysctl net.ipv4.ip_forward=1)")
-	}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
 	stopRADIUS := s.startRADIUS(ctx)
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			stop(err)
+		}
+	}
+	s.log.Info("pptpd listening", "addr", ln.Addr().String(), "tun", s.cfg.TUNName,
+		"auth", fmt.Sprint(s.cfg.Auth), "mppe", describeMPPE(s.cfg.MPPE), "max_sessions", s.cfg.MaxSessions)
+	if !netcfg.ForwardingEnabled() {
+		s.log.Info("IP forwarding is off on this host: clients reach the server only, not the networks behind it (sysctl net.ipv4.ip_forward=1)")
+	}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -308,6 +320,9 @@ func (s *Server) Run(ctx context.Context) error {
 	stopRADIUS()
 	ecancel()
 	<-engineDone
+	if parent.Err() == nil {
+		return context.Cause(ctx)
+	}
 	return nil
 }
 

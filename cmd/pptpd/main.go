@@ -31,10 +31,13 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gopptp/gopptp/config"
 	"github.com/gopptp/gopptp/control"
 	"github.com/gopptp/gopptp/internal/logging"
 	"github.com/gopptp/gopptp/internal/policy"
+	"github.com/gopptp/gopptp/internal/privs"
 	"github.com/gopptp/gopptp/internal/prof"
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
@@ -176,6 +179,15 @@ func loadConfig(conf, option string) (*config.PptpdConfig, *config.PPPOptions, [
 			warns = append(warns, x.String())
 		}
 	}
+	private := []string{opts.CHAPSecrets, opts.PAPSecrets}
+	if opts.RADIUS.Secret != "" {
+		private = append(private, option)
+	}
+	for _, p := range private {
+		if w := config.CheckPrivate(p); w != "" {
+			warns = append(warns, w)
+		}
+	}
 	return pc, opts, warns, nil
 }
 
@@ -278,6 +290,7 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 		EchoFailure:  failures,
 		FSM:          fsm,
 		Defense:      defense(pc),
+		Ready:        func() error { dropPrivileges(log); return nil },
 		Reload:       d.reload,
 		Log:          log,
 	}
@@ -430,6 +443,18 @@ func pidFile(pc *config.PptpdConfig, fg bool) string {
 		return "/var/run/pptpd.pid"
 	}
 	return ""
+}
+
+// dropPrivileges keeps only what serving needs once the listeners, raw
+// socket and TUN device are open: CAP_NET_ADMIN for routes and proxy ARP,
+// CAP_NET_RAW for the GRE socket. A server that cannot drop them still
+// serves, and says so.
+func dropPrivileges(log *slog.Logger) {
+	if err := privs.Keep(unix.CAP_NET_ADMIN, unix.CAP_NET_RAW); err != nil {
+		log.Warn("could not drop capabilities; running with all of them", "err", err)
+		return
+	}
+	log.Debug("capabilities dropped but CAP_NET_ADMIN and CAP_NET_RAW")
 }
 
 // defense maps pptpd.conf's limits onto the built-in defaults: 0 keeps a
