@@ -69,6 +69,10 @@ type PptpdConfig struct {
 	// Pools are named address pools ("ip-pool NAME RANGES", repeatable),
 	// for RADIUS's Framed-Pool attribute.
 	Pools map[string]AddrList
+	// FramedRoutes are the subnets routed to each user's session, and
+	// accepted as sources from it ("framed-route USER PREFIX,...",
+	// repeatable): a router with a LAN behind it.
+	FramedRoutes map[string][]netip.Prefix
 	// LogFormat is "text" (the default) or "json" ("log-format").
 	LogFormat string
 	// Limits on unauthenticated work; 0 leaves the server's default, -1
@@ -234,6 +238,27 @@ var pptpdKeys = map[string]pptpdKey{
 			c.Pools = map[string]AddrList{}
 		}
 		c.Pools[name] = l
+		return nil
+	}},
+	"framed-route": {hasValue: true, repeatable: true, apply: func(c *PptpdConfig, v string) error {
+		user, list, _ := strings.Cut(v, " ")
+		list = strings.TrimSpace(list)
+		if list == "" {
+			return errors.New("wants a user and subnets: framed-route USER PREFIX[,PREFIX...]")
+		}
+		for _, f := range strings.Split(list, ",") {
+			p, err := netip.ParsePrefix(strings.TrimSpace(f))
+			if err != nil || !p.Addr().Is4() || p.Bits() < 8 {
+				return fmt.Errorf("%q is not an IPv4 subnet of /8 or longer", f)
+			}
+			if p != p.Masked() {
+				return fmt.Errorf("%v has host bits set (the subnet is %v)", p, p.Masked())
+			}
+			if c.FramedRoutes == nil {
+				c.FramedRoutes = map[string][]netip.Prefix{}
+			}
+			c.FramedRoutes[user] = append(c.FramedRoutes[user], p)
+		}
 		return nil
 	}},
 	"tun-name": {hasValue: true, apply: func(c *PptpdConfig, v string) error {

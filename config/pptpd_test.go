@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"path/filepath"
@@ -239,6 +240,26 @@ func TestPptpdConfPools(t *testing.T) {
 		{"ip-pool a 10.0.0.1-5\nip-pool a 10.0.1.1-5\n", "pptpd.conf:2: ip-pool: pool a defined twice"},
 		{"ip-pool a 10.0.0.1-5,10.0.0.3\n", "pool a lists addresses twice"},
 		{"ip-pool a 2001:db8::1-2001:db8::2\n", "pool a: IPv6"},
+	} {
+		if _, _, err := parseConf(t, tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}
+
+func TestPptpdConfFramedRoutes(t *testing.T) {
+	c, _, err := parseConf(t, "framed-route branch1 10.20.0.0/16, 10.21.5.0/24\nframed-route branch2 172.16.9.0/24\nframed-route branch1 10.22.0.0/16\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.FramedRoutes["branch1"]) != "[10.20.0.0/16 10.21.5.0/24 10.22.0.0/16]" || fmt.Sprint(c.FramedRoutes["branch2"]) != "[172.16.9.0/24]" {
+		t.Errorf("routes %v", c.FramedRoutes)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"framed-route bob\n", "pptpd.conf:1: framed-route: wants a user and subnets"},
+		{"framed-route bob 10.0.0.1/24\n", "10.0.0.1/24 has host bits set (the subnet is 10.0.0.0/24)"},
+		{"framed-route bob 10.0.0.0/4\n", "not an IPv4 subnet of /8 or longer"},
+		{"framed-route bob 2001:db8::/48\n", "not an IPv4 subnet"},
 	} {
 		if _, _, err := parseConf(t, tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.text, err, tc.want)

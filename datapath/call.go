@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -103,12 +104,13 @@ type Call struct {
 	peerID    atomic.Uint32
 	peerKnown atomic.Bool
 	netUp     atomic.Bool
-	mss       atomic.Uint32 // TCP MSS clamp for SYNs both ways; 0 = off
-	tunnelIP  atomic.Uint32 // the peer's tunnel address (anti-spoofing)
-	ackOwed   atomic.Bool   // received data not yet acknowledged
-	unacked   atomic.Uint32 // packets received since the last acknowledgement sent
-	ackArmed  atomic.Bool   // the delayed-ack timer is running
-	rxHighest atomic.Uint32 // highest sequence number received
+	mss       atomic.Uint32                 // TCP MSS clamp for SYNs both ways; 0 = off
+	tunnelIP  atomic.Uint32                 // the peer's tunnel address (anti-spoofing)
+	subnets   atomic.Pointer[[]prefixEntry] // routed subnets behind the peer (SetSubnets)
+	ackOwed   atomic.Bool                   // received data not yet acknowledged
+	unacked   atomic.Uint32                 // packets received since the last acknowledgement sent
+	ackArmed  atomic.Bool                   // the delayed-ack timer is running
+	rxHighest atomic.Uint32                 // highest sequence number received
 	rx        atomic.Pointer[rxCrypto]
 	removed   atomic.Bool
 	handler   atomic.Pointer[Handler] // the session, once attached
@@ -241,6 +243,41 @@ func (c *Call) SetNetwork(up bool, local, peer netip.Addr) {
 	}
 	c.netUp.Store(false)
 	c.engine.routeDel(c, peer)
+}
+
+// SetSubnets routes the subnets ps through the call and lets their
+// addresses be sources of its packets besides its tunnel address (a router
+// with a LAN behind it). Call it once the network is up; SetNetwork down
+// and RemoveCall take the subnets away. A subnet already routed to another
+// call is an error, and then none is added.
+func (c *Call) SetSubnets(ps []netip.Prefix) error {
+	var es []prefixEntry
+	for _, p := range ps {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return fmt.Errorf("datapath: %v is not an IPv4 subnet", p)
+		}
+		es = append(es, newPrefixEntry(p, c))
+	}
+	if err := c.engine.routes.addPrefixes(es, c); err != nil {
+		return err
+	}
+	c.subnets.Store(&es)
+	return nil
+}
+
+// routes reports whether the source address a lies in one of the call's
+// subnets.
+func (c *Call) routes(a uint32) bool {
+	p := c.subnets.Load()
+	if p == nil {
+		return false
+	}
+	for _, e := range *p {
+		if e.contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // SendControl sends one control packet of protocol p (LCP, PAP, CHAP,

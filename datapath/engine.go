@@ -170,6 +170,7 @@ func (e *Engine) RemoveCall(c *Call) {
 	e.calls[c.cfg.LocalID].CompareAndSwap(c, nil)
 	e.defCall.CompareAndSwap(c, nil)
 	e.routes.removeCall(c)
+	e.routes.removePrefixes(c)
 	c.stopTimers()
 }
 
@@ -190,6 +191,8 @@ func (e *Engine) routeDel(c *Call, peer netip.Addr) {
 		return
 	}
 	e.routes.remove(peer, c)
+	e.routes.removePrefixes(c)
+	c.subnets.Store(nil)
 }
 
 // sendOne sends one packet outside the batched paths (control frames,
@@ -456,7 +459,7 @@ func (e *Engine) deliver(b *rxBatch, c *Call, tb []byte, n int) {
 		c.Stats.DropSpoof.Add(1)
 		return
 	}
-	if e.cfg.CheckSource && uint32(ip[12])<<24|uint32(ip[13])<<16|uint32(ip[14])<<8|uint32(ip[15]) != c.tunnelIP.Load() {
+	if src := uint32(ip[12])<<24 | uint32(ip[13])<<16 | uint32(ip[14])<<8 | uint32(ip[15]); e.cfg.CheckSource && src != c.tunnelIP.Load() && !c.routes(src) {
 		c.Stats.DropSpoof.Add(1)
 		return
 	}

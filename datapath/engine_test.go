@@ -351,3 +351,52 @@ func BenchmarkEncapDecap(b *testing.B) {
 		}
 	}
 }
+
+// TestSubnets: a routed subnet behind the peer may source packets and
+// receives the packets addressed into it; addresses outside stay spoofed,
+// another call cannot claim the subnet, and network down forgets it.
+func TestSubnets(t *testing.T) {
+	p := newPair(t, ccp.Direction{On: true, KeyBits: 128, Stateless: true})
+	lan := netip.MustParsePrefix("10.7.0.0/16")
+	if err := p.cb.SetSubnets([]netip.Prefix{lan, netip.MustParsePrefix("10.8.1.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	inLAN, outside := netip.MustParseAddr("10.7.200.3"), netip.MustParseAddr("10.9.0.1")
+	p.receive(time.Now(), p.encap(t, ipPacket(inLAN, tunB, 0, 60)), p.encap(t, ipPacket(outside, tunB, 1, 60)))
+	if len(p.got) != 1 || p.cb.Stats.DropSpoof.Load() != 1 {
+		t.Errorf("delivered %d (want the one from the subnet), DropSpoof %d", len(p.got), p.cb.Stats.DropSpoof.Load())
+	}
+	// Routing towards the peer: the exact address first, then subnets.
+	route := func(dst netip.Addr) *Call { return p.b.route(ipPacket(tunB, dst, 0, 40)) }
+	if route(tunA) != p.cb || route(inLAN) != p.cb || route(netip.MustParseAddr("10.8.1.77")) != p.cb || route(outside) != nil {
+		t.Errorf("routes: peer %p, subnet %p, second subnet %p, outside %p (call %p)",
+			route(tunA), route(inLAN), route(netip.MustParseAddr("10.8.1.77")), route(outside), p.cb)
+	}
+	other, err := p.b.AddCall(CallConfig{LocalID: 9, PeerID: 9, Peer: netip.MustParseAddr("10.0.0.9"), PeerWindow: 64,
+		Control: func(ppp.Protocol, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.SetNetwork(true, tunB, netip.MustParseAddr("192.168.0.235"))
+	if err := other.SetSubnets([]netip.Prefix{netip.MustParsePrefix("10.9.0.0/24"), lan}); err == nil {
+		t.Error("a second call took a routed subnet")
+	}
+	if route(outside) != nil {
+		t.Error("a refused SetSubnets added part of its subnets")
+	}
+	// A more specific subnet of another call wins inside the wider one.
+	if err := other.SetSubnets([]netip.Prefix{netip.MustParsePrefix("10.7.200.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	if route(inLAN) != other || route(netip.MustParseAddr("10.7.1.1")) != p.cb {
+		t.Error("longest prefix does not win")
+	}
+	p.cb.SetNetwork(false, tunB, tunA)
+	if route(netip.MustParseAddr("10.7.1.1")) != nil {
+		t.Error("subnet still routed after network down")
+	}
+	p.b.RemoveCall(other)
+	if route(inLAN) != nil {
+		t.Error("subnet still routed after RemoveCall")
+	}
+}

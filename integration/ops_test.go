@@ -398,3 +398,38 @@ func TestPrivileges(t *testing.T) {
 	netns.Ping(t, tp.cli, lanHost.Addr(), 2, 5*time.Second)
 	c.stop(t)
 }
+
+// TestFramedRoute: a client with a LAN behind it (a branch router) gets
+// that subnet routed through its session and may source packets from it;
+// any other source address is dropped and counted.
+func TestFramedRoute(t *testing.T) {
+	tp := newTopo(t)
+	tp.confExtra = []string{"framed-route " + user + " 10.20.0.0/24", "metrics-listen 10.0.1.1:9100"}
+	srv := tp.startServer(t)
+	tp.cli.MustRun(t, "ip", "addr", "add", "10.20.0.1/32", "dev", "lo")
+	tp.cli.MustRun(t, "ip", "addr", "add", "10.30.0.1/32", "dev", "lo")
+	tp.lan.MustRun(t, "ip", "route", "add", "10.20.0.0/24", "via", srvLAN.Addr().String())
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	srv.WaitFor(t, regexp.MustCompile(`msg="routing subnets through the session".*subnets="?\[10\.20\.0\.0/24\]`), 5*time.Second)
+	if out := tp.srv.MustRun(t, "ip", "route", "show", "10.20.0.0/24"); !strings.Contains(out, "dev pptp0") {
+		t.Errorf("no route to the subnet: %q", out)
+	}
+	// The LAN reaches the branch's subnet, and the replies (source
+	// 10.20.0.1) come back through the tunnel.
+	netns.Ping(t, tp.lan, netip.MustParseAddr("10.20.0.1"), 3, 5*time.Second)
+
+	// A source outside the session's address and subnets is spoofing.
+	before := tp.scrape(t, "10.0.1.1:9100")[`pptp_drops_total{reason="spoofed"}`]
+	conn := tp.cli.ListenPacket(t, "udp", "10.30.0.1:0")
+	for range 5 {
+		conn.WriteTo([]byte("spoof"), &net.UDPAddr{IP: lanHost.Addr().AsSlice(), Port: 9})
+	}
+	netns.WaitFor(t, 5*time.Second, func() bool {
+		return tp.scrape(t, "10.0.1.1:9100")[`pptp_drops_total{reason="spoofed"}`] >= before+5
+	}, "5 spoofed packets counted")
+
+	c.stop(t)
+	if out := tp.srv.MustRun(t, "ip", "route", "show", "10.20.0.0/24"); out != "" {
+		t.Errorf("route to the subnet left behind: %q", out)
+	}
+}

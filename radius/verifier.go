@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -67,6 +68,9 @@ type Grant struct {
 	PeerChoosesAddr bool
 	// Pool is the Framed-Pool to take the address from.
 	Pool string
+	// Routes are the Framed-Route subnets behind the peer, routed
+	// through the session.
+	Routes []netip.Prefix
 	// SessionTimeout and IdleTimeout end the session (0: no limit).
 	SessionTimeout, IdleTimeout time.Duration
 	// InterimInterval is the Acct-Interim-Interval (raised to
@@ -404,6 +408,12 @@ func accept(req *auth.Request, r *reply) (*auth.Result, *Grant) {
 			}
 		case rfc2869.FramedPool_Type:
 			g.Pool = ppp.Printable(a, 253)
+		case rfc2865.FramedRoute_Type:
+			p, err := parseFramedRoute(string(a))
+			if err != nil {
+				return fail("%v", err)
+			}
+			g.Routes = append(g.Routes, p)
 		case rfc2865.SessionTimeout_Type:
 			v, err := integer(a, "Session-Timeout")
 			if err != nil {
@@ -519,4 +529,28 @@ func accept(req *auth.Request, r *reply) (*auth.Result, *Grant) {
 		res.SendKey, res.RecvKey = [16]byte{}, [16]byte{}
 	}
 	return res, g
+}
+
+// parseFramedRoute reads the subnet of a Framed-Route (RFC 2865 section
+// 5.22): "a.b.c.d[/n] [gateway] [metric...]"; the gateway and metrics do
+// not apply to a point-to-point session, whose peer is the gateway. A
+// prefix without a length is a host.
+func parseFramedRoute(s string) (netip.Prefix, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return netip.Prefix{}, errors.New("empty Framed-Route")
+	}
+	var p netip.Prefix
+	var err error
+	if strings.Contains(f[0], "/") {
+		p, err = netip.ParsePrefix(f[0])
+	} else {
+		var a netip.Addr
+		a, err = netip.ParseAddr(f[0])
+		p = netip.PrefixFrom(a, 32)
+	}
+	if err != nil || !p.Addr().Is4() || p.Bits() < 8 {
+		return netip.Prefix{}, fmt.Errorf("Framed-Route %q is not an IPv4 subnet of /8 or longer", ppp.Printable([]byte(s), 64))
+	}
+	return p.Masked(), nil
 }

@@ -412,3 +412,22 @@ func TestDefaultRealm(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFramedRoute(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.1.0.0/16 0.0.0.0 1": "10.1.0.0/16",
+		"10.1.2.3/24":           "10.1.2.0/24",
+		"192.0.2.7":             "192.0.2.7/32",
+		"  10.9.0.0/24  ":       "10.9.0.0/24",
+	} {
+		p, err := parseFramedRoute(in)
+		if err != nil || p.String() != want {
+			t.Errorf("%q: %v %v, want %s", in, p, err, want)
+		}
+	}
+	for _, in := range []string{"", "garbage", "10.0.0.0/4", "2001:db8::/32", "10.0.0.0/40"} {
+		if _, err := parseFramedRoute(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

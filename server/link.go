@@ -64,8 +64,10 @@ type sessionLink struct {
 	mtu   int // our MTU for the session
 	mru   int // the peer's MRU
 	route *netcfg.HostRoute
-	parp  string
-	local netip.Addr
+	// subnets are the routes to the subnets behind the peer.
+	subnets []netcfg.HostRoute
+	parp    string
+	local   netip.Addr
 }
 
 func (l *sessionLink) SetFraming(acfc, pfc bool, peerMRU int) {
@@ -83,6 +85,12 @@ func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
 			}
 			l.route = nil
 		}
+		for _, r := range l.subnets {
+			if err := r.Del(); err != nil {
+				l.log.Warn("removing route", "err", err)
+			}
+		}
+		l.subnets = nil
 		if l.parp != "" {
 			netcfg.DelProxyARP(peer, l.parp)
 			l.parp = ""
@@ -117,6 +125,38 @@ func (l *sessionLink) SetNetwork(up bool, local, peer netip.Addr) {
 		}
 	}
 	l.Call.SetNetwork(true, local, peer)
+	l.routeSubnets(local, mtu)
+}
+
+// routeSubnets routes the subnets behind the peer (framed-route, RADIUS's
+// Framed-Route) through the session and lets them be its packets' sources.
+func (l *sessionLink) routeSubnets(local netip.Addr, mtu int) {
+	cl := l.cl
+	var ps []netip.Prefix
+	if u := cl.user.Load(); u != nil {
+		ps = append(ps, cl.cfg.FramedRoutes[*u]...)
+	}
+	if cl.radius != nil {
+		if g := cl.radius.verifier.Grant(); g != nil {
+			ps = append(ps, g.Routes...)
+		}
+	}
+	if len(ps) == 0 {
+		return
+	}
+	if err := l.Call.SetSubnets(ps); err != nil {
+		l.log.Warn("not routing the subnets behind the peer", "subnets", fmt.Sprint(ps), "err", err)
+		return
+	}
+	for _, p := range ps {
+		r := netcfg.HostRoute{Dev: l.srv.cfg.TUNName, Dst: p.Addr(), Bits: p.Bits(), Src: local, MTU: mtu}
+		if err := r.Add(); err != nil {
+			l.log.Error("adding route to the subnet behind the peer", "err", err)
+			continue
+		}
+		l.subnets = append(l.subnets, r)
+	}
+	l.log.Info("routing subnets through the session", "subnets", fmt.Sprint(ps))
 }
 
 func (s *Server) holdLocal(a netip.Addr) error {

@@ -70,6 +70,10 @@ type Config struct {
 	// Reload, when set, re-reads the configuration for pptpctl reload
 	// (and is what SIGHUP calls); it hands the result to Server.Reload.
 	Reload func() error
+	// FramedRoutes are subnets routed to a user's session (pptpd.conf's
+	// framed-route); RADIUS's Framed-Route adds to them.
+	FramedRoutes map[string][]netip.Prefix
+
 	// IdleTimeout ends a session without IP traffic for this long and
 	// MaxConnect any session after this long (pppd's idle and maxconnect;
 	// RADIUS's Idle-Timeout and Session-Timeout override them per user).

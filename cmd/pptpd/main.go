@@ -310,6 +310,7 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 	for name, l := range pc.Pools {
 		pool.AddNamed(name, l)
 	}
+	cfg.FramedRoutes = pc.FramedRoutes
 	cfg.IdleTimeout = time.Duration(opts.Idle) * time.Second
 	cfg.MaxConnect = time.Duration(opts.MaxConnect) * time.Second
 	if cfg.RADIUS, err = radiusConfig(opts, log); err != nil {

@@ -80,12 +80,21 @@ func AddLocal(name string, local netip.Addr) error {
 	return nil
 }
 
-// HostRoute is a /32 route to a tunnel peer through a device.
+// HostRoute is a route to a tunnel peer through a device: a /32, or the
+// subnet behind the peer when Bits is set.
 type HostRoute struct {
-	Dev string
-	Dst netip.Addr
-	Src netip.Addr // preferred source, the local tunnel address
-	MTU int        // path MTU towards the peer, 0 to leave unset
+	Dev  string
+	Dst  netip.Addr
+	Bits int        // prefix length of Dst; 0 means 32
+	Src  netip.Addr // preferred source, the local tunnel address
+	MTU  int        // path MTU towards the peer, 0 to leave unset
+}
+
+func (r HostRoute) prefix() netip.Prefix {
+	if r.Bits == 0 {
+		return netip.PrefixFrom(r.Dst, 32)
+	}
+	return netip.PrefixFrom(r.Dst, r.Bits).Masked()
 }
 
 func (r HostRoute) netlink() (*netlink.Route, error) {
@@ -93,7 +102,8 @@ func (r HostRoute) netlink() (*netlink.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(r.Dst, 32), Scope: netlink.SCOPE_LINK, MTU: r.MTU}
+	p := r.prefix()
+	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(p.Addr(), p.Bits()), Scope: netlink.SCOPE_LINK, MTU: r.MTU}
 	if r.Src.IsValid() {
 		nr.Src = r.Src.AsSlice()
 	}
@@ -107,7 +117,7 @@ func (r HostRoute) Add() error {
 		return err
 	}
 	if err := netlink.RouteReplace(nr); err != nil {
-		return fmt.Errorf("route %v dev %s: %w", r.Dst, r.Dev, err)
+		return fmt.Errorf("route %v dev %s: %w", r.prefix(), r.Dev, err)
 	}
 	return nil
 }
@@ -119,7 +129,7 @@ func (r HostRoute) Del() error {
 		return err
 	}
 	if err := netlink.RouteDel(nr); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("delete route %v dev %s: %w", r.Dst, r.Dev, err)
+		return fmt.Errorf("delete route %v dev %s: %w", r.prefix(), r.Dev, err)
 	}
 	return nil
 }
