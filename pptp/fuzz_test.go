@@ -3,9 +3,12 @@ package pptp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func addCaptureSeeds(f *testing.F, whole bool) {
@@ -63,25 +66,60 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzReader checks the reassembly of control messages from a stream: no
+// input may panic the Reader or stop it advancing, every message it
+// returns re-encodes to its bytes, every error is one of those documented,
+// and how the stream is cut into reads (whole, a byte at a time, halves,
+// data returned together with io.EOF) changes nothing, since TCP may
+// segment it any way. Seeds: testdata/fuzz/FuzzReader, the control
+// streams of the captures (go run ./internal/fuzzseed).
 func FuzzReader(f *testing.F) {
 	addCaptureSeeds(f, true)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewReader(bytes.NewReader(data))
-		// Every call consumes at least the 2-byte length or ends the
-		// stream, so this bound catches a Reader that stops advancing.
-		for range len(data)/2 + 2 {
-			m, raw, err := r.ReadMessage()
-			switch {
-			case err == nil:
-				checkReencode(t, m, raw)
-			case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrLostSync):
-				return
-			default:
-				if _, ok := ErrorCodeOf(err); !ok {
-					t.Fatalf("unexpected error %v", err)
-				}
+		whole := readStream(t, bytes.NewReader(data), len(data))
+		for _, r := range []io.Reader{
+			iotest.OneByteReader(bytes.NewReader(data)),
+			iotest.HalfReader(bytes.NewReader(data)),
+			iotest.DataErrReader(bytes.NewReader(data)),
+		} {
+			if got := readStream(t, r, len(data)); got != whole {
+				t.Fatalf("read in pieces:\n%s\nread whole:\n%s", got, whole)
 			}
 		}
-		t.Fatal("Reader did not reach the end of the stream")
 	})
+}
+
+// readStream reads messages off r until an error that ends the stream and
+// describes what it read, for comparison.
+func readStream(t *testing.T, in io.Reader, n int) string {
+	t.Helper()
+	var out strings.Builder
+	r := NewReader(in)
+	// Every call consumes at least the 2-byte length or ends the
+	// stream, so this bound catches a Reader that stops advancing.
+	for range n/2 + 2 {
+		m, raw, err := r.ReadMessage()
+		fmt.Fprintf(&out, "%x %v\n", raw, err)
+		switch {
+		case err == nil:
+			checkReencode(t, m, raw)
+		case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrLostSync):
+			if m != nil {
+				t.Fatalf("message %v with %v", m, err)
+			}
+			if _, _, err2 := r.ReadMessage(); err2 != err {
+				t.Fatalf("error %v is not sticky: then %v", err, err2)
+			}
+			return out.String()
+		default:
+			if m != nil || raw == nil {
+				t.Fatalf("message %v, raw %x with %v", m, raw, err)
+			}
+			if _, ok := ErrorCodeOf(err); !ok || !Recoverable(err) {
+				t.Fatalf("unexpected error %v", err)
+			}
+		}
+	}
+	t.Fatal("Reader did not reach the end of the stream")
+	return ""
 }
