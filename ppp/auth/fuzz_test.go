@@ -68,9 +68,9 @@ func FuzzAuth(f *testing.F) {
 		m := methods[int(which)%len(methods)]
 		var (
 			srv       *Server
-			verdict   *Result  // the verifier's last answer
-			chal      []byte   // the last challenge the server sent
-			chalID    uint8    // and its identifier
+			verdict   *Result // the verifier's last answer
+			chal      []byte  // the last challenge the server sent
+			chalID    uint8   // and its identifier
 			lastInput ppp.Packet
 		)
 		srvRec, cliRec := &recorder{}, &recorder{}
