@@ -1,7 +1,13 @@
 // Package client is the PPTP client (the PNS of RFC 2637): it opens a
 // control connection to a server, places an outgoing call, runs the PPP
 // session over GRE, and brings up a TUN interface with the negotiated
-// addresses, like pptp-linux and pppd together.
+// addresses, like pptp-linux and pppd together: routes, DNS servers,
+// ip-up/ip-down scripts, reconnection (persist) and a status socket.
+//
+// In rootless mode there is no TUN device: the tunnel's packets go
+// through a user-space TCP/IP stack that serves SOCKS5 and HTTP proxies
+// into the remote network (package proxy), and only the raw GRE socket
+// needs a privilege (CAP_NET_RAW).
 package client
 
 import (
@@ -16,17 +22,21 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.zx2c4.com/wireguard/tun"
+
 	"github.com/gopptp/gopptp/config"
+	"github.com/gopptp/gopptp/control"
 	"github.com/gopptp/gopptp/datapath"
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/ccp"
 	"github.com/gopptp/gopptp/ppp/ipcp"
 	"github.com/gopptp/gopptp/pptp"
+	"github.com/gopptp/gopptp/proxy"
 	"github.com/gopptp/gopptp/session"
 )
 
@@ -77,8 +87,19 @@ type Config struct {
 	// LocalIP and RemoteIP are pppd's "local:remote": addresses to ask
 	// for, the zero Addr to let the server choose.
 	LocalIP, RemoteIP netip.Addr
-	DefaultRoute      bool
-	UsePeerDNS        bool
+	// DefaultRoute is pppd's defaultroute: a default route through the
+	// tunnel if there is none, with a host route keeping the server
+	// outside it. ReplaceDefaultRoute (pppd's replacedefaultroute, a
+	// flag to DefaultRoute) overrides an existing default route.
+	DefaultRoute, ReplaceDefaultRoute bool
+	// Routes are networks routed through the tunnel (our "route").
+	Routes []netip.Prefix
+	// UsePeerDNS is pppd's usepeerdns: ask for the server's DNS servers
+	// and put them to use as DNS says.
+	UsePeerDNS bool
+	DNS        DNSConfig
+	// Scripts are the ip-up and ip-down scripts.
+	Scripts Scripts
 	// TCPMSSClamp is the MSS clamp (config.MSSClampAuto: the link MTU
 	// less 40; 0: off).
 	TCPMSSClamp int
@@ -92,22 +113,54 @@ type Config struct {
 	// GRE packet before declaring GRE blocked (default 10 s).
 	GREWait time.Duration
 
+	// Persist is pppd's persist: connect again after the link drops,
+	// Holdoff after it dropped, backing off from there while attempts
+	// fail, and giving up after MaxFail failed attempts in a row (0: never).
+	Persist bool
+	MaxFail int
+	Holdoff time.Duration
+
+	// SOCKS5 and HTTPProxy are listen addresses for the rootless mode:
+	// with any of them there is no TUN device, and the tunnel's traffic
+	// goes through a user-space TCP/IP stack that serves these proxies.
+	SOCKS5, HTTPProxy []string
+
+	// Name names the link in the status view (pppd's linkname, or what
+	// stands for it).
+	Name string
+	// ControlSocket is where status requests are answered; empty for
+	// none.
+	ControlSocket string
+
 	Log *slog.Logger
 }
+
+// proxyMode reports whether the client runs rootless, serving proxies.
+func (c *Config) proxyMode() bool { return len(c.SOCKS5) > 0 || len(c.HTTPProxy) > 0 }
 
 // recvWindow is the Packet Recv. Window Size we announce: large, as
 // Windows RRAS does, because our receiver buffers nothing and a small
 // window would only throttle peers that honour it.
 const recvWindow = 16384
 
-// Client is one PPTP connection.
+// maxBackoff bounds the wait between failed attempts (unless holdoff is
+// longer).
+const maxBackoff = 2 * time.Minute
+
+// Client is one PPTP connection, reconnected while Persist says so.
 type Client struct {
 	cfg Config
 	log *slog.Logger
 
-	// Up is closed when the network phase is up; Info then describes it.
-	Up   chan struct{}
-	info atomic.Pointer[session.Info]
+	// Up is closed when the network phase is first up; Info then
+	// describes it.
+	Up     chan struct{}
+	upOnce sync.Once
+	info   atomic.Pointer[session.Info]
+
+	track   *tracker
+	hangup  chan struct{}
+	proxies []proxyServer
 }
 
 // New returns a client for cfg.
@@ -118,19 +171,39 @@ func New(cfg Config) *Client {
 	if cfg.IfName == "" {
 		cfg.IfName = "ppp0"
 	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.IfName
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 15 * time.Second
 	}
 	if cfg.GREWait == 0 {
 		cfg.GREWait = 10 * time.Second
 	}
-	return &Client{cfg: cfg, log: cfg.Log, Up: make(chan struct{})}
+	if cfg.DNS.ResolvConf == "" {
+		cfg.DNS.ResolvConf = DefaultResolvConf
+	}
+	if cfg.DNS.Resolvectl == "" {
+		cfg.DNS.Resolvectl = "resolvectl"
+	}
+	return &Client{cfg: cfg, log: cfg.Log, Up: make(chan struct{}), track: newTracker(&cfg), hangup: make(chan struct{}, 1)}
 }
 
-// Info describes the established session; nil before Up is closed.
+// Info describes the current or last session; nil before Up is closed.
 func (c *Client) Info() *session.Info { return c.info.Load() }
 
-func resolve(server string) (netip.AddrPort, error) {
+// Hangup ends the current session as pppd's SIGHUP does: Run connects
+// again (after the hold-off) when Persist is set, and returns with
+// ExitHangup otherwise. A hang-up while waiting to reconnect cuts the
+// wait short.
+func (c *Client) Hangup() {
+	select {
+	case c.hangup <- struct{}{}:
+	default:
+	}
+}
+
+func resolve(ctx context.Context, server string) (netip.AddrPort, error) {
 	host, port := server, pptp.Port
 	if h, p, err := net.SplitHostPort(server); err == nil {
 		n, err := strconv.Atoi(p)
@@ -145,7 +218,7 @@ func resolve(server string) (netip.AddrPort, error) {
 		}
 		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip4", host)
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
 	if err != nil || len(ips) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: %v", host, err)
 	}
@@ -153,38 +226,163 @@ func resolve(server string) (netip.AddrPort, error) {
 }
 
 // Run connects, holds the session until ctx ends or the link drops, and
-// tears everything down. The error is an *Error carrying pppd's exit code,
-// or nil after a teardown we asked for.
+// tears everything down; with Persist it connects again after a drop.
+// The error is an *Error carrying pppd's exit code, or nil after a
+// teardown we asked for.
 func (c *Client) Run(ctx context.Context) error {
-	srv, err := resolve(c.cfg.Server)
+	if !c.cfg.proxyMode() {
+		// A client killed while its DNS servers were in resolv.conf
+		// left the original in a backup: put it back first.
+		rc := newResolvConf(c.cfg.DNS.ResolvConf, c.cfg.Name, c.log)
+		if err := rc.recoverStale(); err != nil {
+			c.log.Warn("usepeerdns: restoring the original resolv.conf", "err", err)
+		}
+	} else {
+		ps, err := openProxies(&c.cfg)
+		if err != nil {
+			return fail(ExitFatal, "%v", err)
+		}
+		c.proxies = ps
+		defer func() {
+			for _, p := range ps {
+				p.ln.Close()
+			}
+		}()
+	}
+	if c.cfg.ControlSocket != "" {
+		ln, err := control.ListenClient(c.cfg.ControlSocket)
+		if err != nil {
+			c.log.Warn("no status socket", "err", err)
+		} else {
+			cctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c.serveControl(cctx, ln)
+			}()
+			defer func() {
+				cancel()
+				<-done
+			}()
+		}
+	}
+
+	failures := 0
+	for {
+		c.track.connecting()
+		wasUp, err := c.attempt(ctx)
+		if err == nil || ctx.Err() != nil {
+			c.track.stopping()
+			return err
+		}
+		if wasUp {
+			failures = 0
+		} else {
+			failures++
+		}
+		c.track.ended(err, failures)
+		if !c.cfg.Persist {
+			return err
+		}
+		if !retryable(err) {
+			c.log.Error("not reconnecting after this error")
+			return err
+		}
+		if c.cfg.MaxFail > 0 && failures >= c.cfg.MaxFail {
+			c.log.Error(fmt.Sprintf("giving up after %d failed attempts in a row (maxfail %d)", failures, c.cfg.MaxFail), "err", err)
+			return err
+		}
+		delay := retryDelay(c.cfg.Holdoff, failures)
+		c.log.Warn("reconnecting", "reason", err.Error(), "in", delay, "failed_attempts", failures)
+		c.track.waiting(time.Now().Add(delay))
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.hangup:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			c.track.stopping()
+			return nil
+		}
+	}
+}
+
+// retryable reports whether persist should try again after err: not
+// after a configuration or system error, which would only repeat, nor
+// after a failed login, which retrying would turn into password guessing
+// that locks the account out.
+func retryable(err error) bool {
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	switch ce.Code {
+	case ExitFatal, ExitOptionError, ExitNotRoot, ExitAuthToPeerFail:
+		return false
+	}
+	return true
+}
+
+// retryDelay is the wait before the next attempt: holdoff after a link
+// that was up dropped (failures 0), then doubling with each failed
+// attempt, from at least a second, up to maxBackoff (or holdoff if that
+// is longer).
+func retryDelay(holdoff time.Duration, failures int) time.Duration {
+	if failures <= 0 {
+		return holdoff
+	}
+	d := max(holdoff, time.Second) << min(failures-1, 16)
+	return min(d, max(holdoff, maxBackoff))
+}
+
+// upState is what a session set up when it came up, to be undone when it
+// goes down.
+type upState struct {
+	info    session.Info
+	at      time.Time
+	script  *scriptRun
+	dns     dnsApplier
+	proxies *proxyRun
+}
+
+// attempt makes one connection and holds it until it ends. wasUp says
+// whether the session reached the network phase.
+func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
+	srv, err := resolve(ctx, c.cfg.Server)
 	if err != nil {
-		return fail(ExitConnectFailed, "server unreachable: %v", err)
+		if ctx.Err() != nil {
+			return false, fail(ExitUserRequest, "interrupted while connecting")
+		}
+		return false, fail(ExitConnectFailed, "server unreachable: %v", err)
 	}
 	log := c.log.With("server", srv.Addr().String())
+	log.Info("connecting", "attempt", c.track.snapshot().Attempts)
 	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
 	nc, err := d.DialContext(ctx, "tcp4", srv.String())
 	if err != nil {
 		if ctx.Err() != nil {
-			return fail(ExitUserRequest, "interrupted while connecting")
+			return false, fail(ExitUserRequest, "interrupted while connecting")
 		}
-		return fail(ExitConnectFailed, "server unreachable: %v", err)
+		return false, fail(ExitConnectFailed, "server unreachable: %v", err)
 	}
 	conn := pptp.NewConn(nc, 0)
 	defer conn.Close()
 
 	if err := c.startControl(conn); err != nil {
-		return err
+		return false, err
 	}
 	var b [2]byte
 	rand.Read(b[:])
 	callID := binary.BigEndian.Uint16(b[:]) | 1
 
-	if c.cfg.MTU == 0 || c.cfg.MRU == 0 {
+	mtu, mru := c.cfg.MTU, c.cfg.MRU
+	if mtu == 0 || mru == 0 {
 		auto := 1400 // when the link cannot be found, the customary PPTP size
 		if lm, err := netcfg.LinkMTU(srv.Addr()); err == nil {
 			auto = datapath.TunnelMTU(lm)
 		}
-		c.cfg.MTU, c.cfg.MRU = cmp.Or(c.cfg.MTU, auto), cmp.Or(c.cfg.MRU, auto)
+		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
 	}
 
 	// Everything that receives GRE must exist before we ask for the call:
@@ -192,12 +390,24 @@ func (c *Client) Run(ctx context.Context) error {
 	localAP, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	gs, err := datapath.ListenGRE(localAP.Addr().Unmap(), srv.Addr())
 	if err != nil {
-		return fail(ExitFatal, "%v", err)
+		if c.cfg.proxyMode() {
+			return false, fail(ExitFatal, "%v; grant it to the binary alone with: setcap cap_net_raw+ep %s", err, executable())
+		}
+		return false, fail(ExitFatal, "%v", err)
 	}
-	dev, err := datapath.OpenTUN(c.cfg.IfName, c.cfg.MTU)
-	if err != nil {
-		gs.Close()
-		return fail(ExitFatal, "%v", err)
+	var dev tun.Device
+	var deferred *proxy.DeferredDevice
+	if c.cfg.proxyMode() {
+		// The user-space stack needs the tunnel address, which IPCP
+		// gives later; the data path needs its device now.
+		deferred = proxy.NewDeferredDevice(mtu)
+		dev = deferred
+	} else {
+		dev, err = datapath.OpenTUN(c.cfg.IfName, mtu)
+		if err != nil {
+			gs.Close()
+			return false, fail(ExitFatal, "%v", err)
+		}
 	}
 	engine := datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, DefaultCall: true, Log: log})
 	ectx, ecancel := context.WithCancel(context.Background())
@@ -210,16 +420,20 @@ func (c *Client) Run(ctx context.Context) error {
 
 	dp, err := engine.AddCall(datapath.CallConfig{LocalID: callID, PeerUnknown: true, Peer: srv.Addr()})
 	if err != nil {
-		return fail(ExitFatal, "%v", err)
+		return false, fail(ExitFatal, "%v", err)
 	}
-	link := &clientLink{Call: dp, c: c, log: log, server: srv.Addr()}
+	c.track.callPlaced(dp)
+	link := &clientLink{Call: dp, c: c, log: log, server: srv.Addr(), mtu: mtu, virtual: c.cfg.proxyMode()}
 	scfg := session.Config{
-		Role: session.Client, MRU: c.cfg.MRU, EchoInterval: c.cfg.EchoInterval, EchoFailure: c.cfg.EchoFailure,
+		Role: session.Client, MRU: mru, EchoInterval: c.cfg.EchoInterval, EchoFailure: c.cfg.EchoFailure,
 		FSM: c.cfg.FSM, Accept: c.cfg.Accept, User: c.cfg.User, Password: c.cfg.Password,
-		IPCP: ipcp.Config{Local: c.cfg.LocalIP, Peer: c.cfg.RemoteIP, RequestDNS: c.cfg.UsePeerDNS},
+		// The proxies resolve names through the tunnel's DNS servers,
+		// so rootless mode always asks for them.
+		IPCP: ipcp.Config{Local: c.cfg.LocalIP, Peer: c.cfg.RemoteIP, RequestDNS: c.cfg.UsePeerDNS || c.cfg.proxyMode()},
 		MPPE: c.cfg.MPPE, Log: log, SetupTimeout: 60 * time.Second,
 	}
 	var authFailed atomic.Bool
+	upc := make(chan session.Info, 1)
 	sess := session.New(scfg, link, session.Hooks{
 		Up: func(i session.Info) {
 			c.info.Store(&i)
@@ -235,12 +449,18 @@ func (c *Client) Run(ctx context.Context) error {
 				}
 				log.Info(fmt.Sprintf("%s   DNS address %v", which, d))
 			}
-			if c.cfg.UsePeerDNS {
-				if err := writePeerDNS(i.DNS); err != nil {
-					log.Warn("usepeerdns", "err", err)
+			// The rest (DNS, scripts, proxies) may block: the
+			// connection loop does it, with the latest Info if IPCP
+			// came up again before it got to the first.
+			select {
+			case upc <- i:
+			default:
+				select {
+				case <-upc:
+				default:
 				}
+				upc <- i
 			}
-			close(c.Up)
 		},
 		AuthFailed: func(string, ppp.AuthMethod, string) { authFailed.Store(true) },
 	})
@@ -248,7 +468,7 @@ func (c *Client) Run(ctx context.Context) error {
 
 	peerCallID, peerWindow, err := c.placeCall(conn, callID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	dp.SetPeerCall(peerCallID, peerWindow)
 	log.Debug("call placed", "call", callID, "peer_call", peerCallID, "peer_window", peerWindow)
@@ -289,74 +509,201 @@ func (c *Client) Run(ctx context.Context) error {
 	greWatch := time.NewTimer(c.cfg.GREWait)
 	defer greWatch.Stop()
 
-	var runErr error
-	userStop := false
+	// stopSession terminates LCP ourselves and waits for the session.
+	stopSession := func(reason string) {
+		sess.Close(reason)
+		select {
+		case <-sessDone:
+		case <-time.After(4 * time.Second):
+			scancel()
+			<-sessDone
+		}
+	}
+	// abort ends the session without LCP: the link is gone.
+	abort := func() {
+		scancel()
+		<-sessDone
+	}
+
+	var (
+		runErr error
+		up     *upState
+		// polite: the control connection still works, so the call is
+		// cleared politely at the end.
+		polite = true
+	)
 loop:
 	for {
 		select {
 		case <-greWatch.C:
 			if dp.Stats.RxControl.Load() == 0 && dp.Stats.RxPackets.Load() == 0 {
-				scancel()
-				<-sessDone
-				link.cleanup()
-				c.clearCall(conn, callID, ctrl, ctrlErr, log)
-				return fail(ExitConnectFailed, "GRE blocked: the control connection to %v works but no GRE (IP protocol 47) packet came back in %v; a firewall or NAT between us drops it", srv.Addr(), c.cfg.GREWait)
+				abort()
+				runErr = fail(ExitConnectFailed, "GRE blocked: the control connection to %v works but no GRE (IP protocol 47) packet came back in %v; a firewall or NAT between us drops it", srv.Addr(), c.cfg.GREWait)
+				break loop
+			}
+		case i := <-upc:
+			up = c.sessionUp(log, up, i, link, deferred)
+			if up == nil {
+				stopSession("user-space stack failed")
+				runErr = fail(ExitFatal, "cannot start the user-space network stack")
+				break loop
 			}
 		case err := <-sessDone:
-			link.cleanup()
 			runErr = c.sessionError(err, authFailed.Load(), dp)
 			break loop
 		case <-ctx.Done():
-			userStop = true
 			log.Info("terminating on signal")
-			sess.Close("User request")
-			select {
-			case <-sessDone:
-			case <-time.After(4 * time.Second):
-				scancel()
-				<-sessDone
-			}
-			link.cleanup()
+			stopSession("User request")
+			break loop
+		case <-c.hangup:
+			log.Info("hangup requested")
+			stopSession("User request")
+			runErr = fail(ExitHangup, "hangup requested")
 			break loop
 		case m := <-ctrl:
 			switch m := m.(type) {
 			case *pptp.CallDisconnectNotify:
 				log.Info("server disconnected the call", "result", m.Result, "reason", m.CallStatistics)
-				return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+				runErr = c.hangupBy(sessDone, scancel, authFailed.Load(), dp,
 					fmt.Sprintf("server disconnected the call (%v)", m.Result))
+				polite = false
+				break loop
 			case *pptp.StopCtrlConnRequest:
 				conn.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
-				return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+				runErr = c.hangupBy(sessDone, scancel, authFailed.Load(), dp,
 					fmt.Sprintf("server closed the control connection (%v)", m.Reason))
+				polite = false
+				break loop
 			case *pptp.SetLinkInfo:
 			default:
 				log.Debug("ignoring control message", "type", m.Type())
 			}
 		case err := <-ctrlErr:
+			polite = false
 			if errors.Is(err, pptp.ErrEchoTimeout) {
-				scancel()
-				<-sessDone
-				link.cleanup()
-				return fail(ExitPeerDead, "server stopped answering on the control connection")
+				abort()
+				runErr = fail(ExitPeerDead, "server stopped answering on the control connection")
+				break loop
 			}
 			// pptpd closes the connection when its pppd exits, without a
 			// Call-Disconnect-Notify: the session knows why.
-			return c.hangup(sessDone, scancel, link, authFailed.Load(), dp,
+			runErr = c.hangupBy(sessDone, scancel, authFailed.Load(), dp,
 				fmt.Sprintf("control connection lost: %v", err))
+			break loop
 		}
 	}
-	c.clearCall(conn, callID, ctrl, ctrlErr, log)
-	if userStop {
-		return nil
+	c.sessionDown(log, up, link, dp)
+	if polite {
+		c.clearCall(conn, callID, ctrl, ctrlErr, log)
 	}
-	return runErr
+	if runErr == nil && ctx.Err() == nil {
+		// The session ended without saying why and without us asking.
+		runErr = fail(ExitHangup, "link terminated")
+	}
+	return up != nil, runErr
 }
 
-// hangup ends a session the server hung up on. The server usually hangs
-// up because PPP failed (a wrong password, refused encryption), and our
-// session knows that reason better than the bare disconnect does: give it
-// a moment to finish and prefer its verdict.
-func (c *Client) hangup(sessDone <-chan error, cancel context.CancelFunc, link *clientLink, authFailed bool, dp *datapath.Call, why string) error {
+// sessionUp puts a session that came up to use: proxies, or DNS and
+// ip-up. prev is what an earlier IPCP of the same call set up (IPCP
+// renegotiated): DNS and scripts stay, the user-space stack is made anew
+// for the address. nil means the session cannot be used.
+func (c *Client) sessionUp(log *slog.Logger, prev *upState, i session.Info, link *clientLink, deferred *proxy.DeferredDevice) *upState {
+	up := &upState{info: i, at: time.Now()}
+	if prev != nil {
+		up.at, up.dns, up.script = prev.at, prev.dns, prev.script
+		if prev.proxies != nil {
+			prev.proxies.stop()
+		}
+	}
+	c.track.up(i, link.routes())
+	if deferred != nil {
+		dev, nw, err := proxy.NewNetstack(i.Local, i.DNS, proxyMTU(link.mtu, link.peerMRU()))
+		if err != nil {
+			log.Error("user-space stack", "err", err)
+			return nil
+		}
+		// Attach closes the previous stack, if any, now that its
+		// proxies have stopped.
+		if err := deferred.Attach(dev); err != nil {
+			log.Error("user-space stack", "err", err)
+			return nil
+		}
+		if len(i.DNS) == 0 {
+			log.Warn("the server gave no DNS servers: the proxies cannot resolve names, only addresses")
+		}
+		up.proxies = serveProxies(c.proxies, nw, log)
+	} else if prev == nil {
+		if c.cfg.UsePeerDNS && len(i.DNS) > 0 {
+			up.dns = c.applyDNS(log, i.DNS)
+		}
+		up.script = c.cfg.Scripts.runUp(log, c.cfg.IfName, i)
+	}
+	c.upOnce.Do(func() { close(c.Up) })
+	return up
+}
+
+// applyDNS puts the server's DNS servers to use and returns how to take
+// them back, or nil when nothing changed.
+func (c *Client) applyDNS(log *slog.Logger, servers []netip.Addr) dnsApplier {
+	if p := c.cfg.DNS.PPPResolvConf; p != "" {
+		if err := writePPPResolvConf(p, servers); err != nil {
+			log.Warn("usepeerdns", "err", err)
+		}
+	}
+	var a dnsApplier
+	if c.cfg.DNS.Resolved {
+		a = &resolvedDNS{bin: c.cfg.DNS.Resolvectl, ifname: c.cfg.IfName, full: c.cfg.DefaultRoute, log: log}
+	} else {
+		a = newResolvConf(c.cfg.DNS.ResolvConf, c.cfg.Name, log)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.apply(ctx, servers); err != nil {
+		log.Warn("usepeerdns", "err", err)
+		return nil
+	}
+	return a
+}
+
+// sessionDown undoes what the session set up, in pppd's order: routes,
+// then ip-down, then DNS (so that pppd's own ip-down scripts, which undo
+// their resolv.conf changes, run before we restore ours).
+func (c *Client) sessionDown(log *slog.Logger, up *upState, link *clientLink, dp *datapath.Call) {
+	if up != nil && up.proxies != nil {
+		up.proxies.stop()
+	}
+	link.cleanup()
+	if up == nil {
+		return
+	}
+	st := linkStats{connect: time.Since(up.at), sent: dp.Stats.TxBytes.Load(), received: dp.Stats.RxBytes.Load()}
+	log.Info(fmt.Sprintf("Connect time %.1f minutes.", st.connect.Minutes()))
+	log.Info(fmt.Sprintf("Sent %d bytes, received %d bytes.", st.sent, st.received))
+	if !c.cfg.proxyMode() {
+		c.cfg.Scripts.runDown(log, up.script, c.cfg.IfName, up.info, st)
+	}
+	if up.dns != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := up.dns.restore(ctx); err != nil {
+			log.Warn("usepeerdns: restoring DNS", "err", err)
+		}
+	}
+}
+
+// executable names our binary for messages.
+func executable() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "pptp"
+}
+
+// hangupBy ends a session the server hung up on. The server usually
+// hangs up because PPP failed (a wrong password, refused encryption), and
+// our session knows that reason better than the bare disconnect does:
+// give it a moment to finish and prefer its verdict.
+func (c *Client) hangupBy(sessDone <-chan error, cancel context.CancelFunc, authFailed bool, dp *datapath.Call, why string) error {
 	var err error
 	select {
 	case err = <-sessDone:
@@ -364,7 +711,6 @@ func (c *Client) hangup(sessDone <-chan error, cancel context.CancelFunc, link *
 		cancel()
 		err = <-sessDone
 	}
-	link.cleanup()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return c.sessionError(err, authFailed, dp)
 	}
@@ -489,20 +835,42 @@ func (c *Client) sessionError(err error, authFailed bool, dp *datapath.Call) err
 	return fail(ExitNegotiation, "%v", err)
 }
 
-// clientLink adds interface configuration to the call's data path.
+// clientLink adds interface configuration to the call's data path. Its
+// methods run on the session goroutine; routes and peerMRU are read by
+// the connection loop too.
 type clientLink struct {
 	*datapath.Call
-	c        *Client
-	log      *slog.Logger
-	server   netip.Addr
-	mru      int
-	undo     []func() error
-	configed bool
+	c      *Client
+	log    *slog.Logger
+	server netip.Addr
+	mtu    int
+	// virtual: rootless mode, no kernel interface to configure.
+	virtual bool
+
+	mu        sync.Mutex
+	mru       int
+	undo      []func() error
+	installed []string
+	configed  bool
 }
 
 func (l *clientLink) SetFraming(acfc, pfc bool, peerMRU int) {
+	l.mu.Lock()
 	l.mru = peerMRU
+	l.mu.Unlock()
 	l.Call.SetFraming(acfc, pfc, peerMRU)
+}
+
+func (l *clientLink) peerMRU() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mru
+}
+
+func (l *clientLink) routes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.installed...)
 }
 
 func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
@@ -511,76 +879,40 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 		return
 	}
 	cfg := l.c.cfg
-	mtu := cfg.MTU
-	if l.mru > 0 && l.mru < mtu {
-		mtu = l.mru
-	}
+	mtu := proxyMTU(l.mtu, l.peerMRU())
 	l.Call.SetMSSClamp(config.MSSClamp(cfg.TCPMSSClamp, mtu))
-	if err := netcfg.AddPointToPoint(cfg.IfName, local, peer); err != nil {
-		l.log.Error("configuring interface", "err", err)
-	}
-	if err := netcfg.Up(cfg.IfName, mtu); err != nil {
-		l.log.Error("configuring interface", "err", err)
-	}
+	l.mu.Lock()
+	configure := !l.virtual && !l.configed
 	l.configed = true
-	if cfg.DefaultRoute {
-		l.defaultRoute()
+	l.mu.Unlock()
+	// IPCP may come up again after a renegotiation: the interface and
+	// routes are set up once per call.
+	if configure {
+		if err := netcfg.AddPointToPoint(cfg.IfName, local, peer); err != nil {
+			l.log.Error("configuring interface", "err", err)
+		}
+		if err := netcfg.Up(cfg.IfName, mtu); err != nil {
+			l.log.Error("configuring interface", "err", err)
+		}
+		plan := routePlan{ifname: cfg.IfName, server: l.server, def: cfg.DefaultRoute,
+			replace: cfg.ReplaceDefaultRoute, prefixes: cfg.Routes}
+		undo, installed := plan.install(l.log)
+		l.mu.Lock()
+		l.undo, l.installed = undo, installed
+		l.mu.Unlock()
 	}
 	l.Call.SetNetwork(true, local, peer)
 }
 
-// defaultRoute does what pppd's defaultroute does, keeping the server
-// reachable outside the tunnel.
-func (l *clientLink) defaultRoute() {
-	ifname := l.c.cfg.IfName
-	has, err := netcfg.HasDefaultRoute()
-	if err != nil {
-		l.log.Warn("defaultroute", "err", err)
-		return
-	}
-	g, err := netcfg.RouteTo(l.server)
-	if err == nil && g.Dev != ifname {
-		if undo, err := netcfg.AddHostRouteVia(l.server, g); err == nil {
-			l.undo = append(l.undo, undo)
-		} else {
-			l.log.Warn("route to the server", "err", err)
-		}
-	}
-	if has {
-		l.log.Warn("not replacing existing default route (pppd's defaultroute does not either)")
-		return
-	}
-	undo, err := netcfg.AddDefaultRoute(ifname)
-	if err != nil {
-		l.log.Warn("defaultroute", "err", err)
-		return
-	}
-	l.undo = append(l.undo, undo)
-	l.log.Info("default route set through " + ifname)
-}
-
-// writePeerDNS writes the DNS servers to /etc/ppp/resolv.conf, as pppd's
-// usepeerdns does; putting them to use is up to the system's ip-up
-// scripts, as with pppd.
-func writePeerDNS(dns []netip.Addr) error {
-	if len(dns) == 0 {
-		return nil
-	}
-	if _, err := os.Stat("/etc/ppp"); err != nil {
-		return nil // no pppd layout on this system: nothing expects the file
-	}
-	var b strings.Builder
-	for _, d := range dns {
-		fmt.Fprintf(&b, "nameserver %v\n", d)
-	}
-	return os.WriteFile("/etc/ppp/resolv.conf", []byte(b.String()), 0o644)
-}
-
+// cleanup removes the routes, newest first.
 func (l *clientLink) cleanup() {
-	for i := len(l.undo) - 1; i >= 0; i-- {
-		if err := l.undo[i](); err != nil {
-			l.log.Debug("undo route", "err", err)
+	l.mu.Lock()
+	undo := l.undo
+	l.undo, l.installed = nil, nil
+	l.mu.Unlock()
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i](); err != nil {
+			l.log.Warn("removing route", "err", err)
 		}
 	}
-	l.undo = nil
 }

@@ -160,6 +160,10 @@ type PPPOptions struct {
 	// RADIUS holds the radius plugin's options and our radius-* ones.
 	RADIUS RADIUSOptions
 
+	// Client holds our client (pptp) extensions: split routes, rootless
+	// proxies, status socket, resolv.conf path.
+	Client ClientOptions
+
 	// CHAPSecrets and PAPSecrets are the secrets files ("chap-secrets",
 	// "pap-secrets").
 	CHAPSecrets, PAPSecrets string

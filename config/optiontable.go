@@ -54,6 +54,9 @@ func lookupOption(name string) (spec optSpec, canon string, ok bool) {
 		spec, ok = radiusOptions[name]
 	}
 	if !ok {
+		spec, ok = clientOptions[name]
+	}
+	if !ok {
 		return optSpec{}, "", false
 	}
 	if spec.alias != "" {
@@ -418,7 +421,7 @@ var pppOptions = map[string]optSpec{
 	// Serial lines and child processes (pppd tty.c), which PPTP has not.
 	"lock":       noop(0),
 	"nolock":     noop(0),
-	"pty":        ignored(1, "pty is ignored: gopptp carries PPP itself"),
+	"pty":        ptyOption,
 	"connect":    ignored(1, "connect is ignored: gopptp carries PPP itself"),
 	"disconnect": ignored(1, "disconnect is ignored: gopptp carries PPP itself"),
 	"init":       ignored(1, ""),

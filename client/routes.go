@@ -1,0 +1,140 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/gopptp/gopptp/internal/netcfg"
+)
+
+// The two halves of the address space: routes to them through the tunnel
+// win over any default route by being more specific, without removing it
+// (OpenVPN's def1). replacedefaultroute uses them, so that a client that
+// dies without cleaning up leaves the original default route in place:
+// routes through the TUN device go with the device.
+var halves = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
+
+// routePlan is what routes a session installs through the tunnel.
+type routePlan struct {
+	ifname   string
+	server   netip.Addr
+	def      bool // defaultroute
+	replace  bool // replacedefaultroute
+	prefixes []netip.Prefix
+}
+
+// needsServerPin reports whether a route we add would carry the server's
+// own address into the tunnel, so a host route must keep it outside.
+func (p routePlan) needsServerPin() bool {
+	if p.def || p.replace {
+		return true
+	}
+	for _, r := range p.prefixes {
+		if r.Contains(p.server) {
+			return true
+		}
+	}
+	return false
+}
+
+// install adds the routes and returns the undo steps (in the order they
+// were done) and the routes now in place, for the status view. Failures
+// are logged: the session is useful without one of its routes.
+func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []string) {
+	if p.needsServerPin() {
+		g, err := netcfg.RouteTo(p.server)
+		switch {
+		case err != nil:
+			log.Warn("cannot find the route to the server to keep it outside the tunnel", "err", err)
+		case g.Dev == p.ifname:
+			log.Warn("the server is already routed through " + p.ifname)
+		default:
+			u, err := netcfg.AddHostRouteVia(p.server, g)
+			if err != nil {
+				log.Warn("route to the server", "err", err)
+			} else {
+				undo = append(undo, u)
+			}
+		}
+	}
+	if p.def {
+		switch {
+		case p.replace:
+			ok := true
+			for _, h := range halves {
+				u, err := addRoute(p.ifname, h)
+				if err != nil {
+					log.Warn("replacedefaultroute", "err", err)
+					ok = false
+					continue
+				}
+				undo = append(undo, u)
+			}
+			if ok {
+				installed = append(installed, "default (0.0.0.0/1, 128.0.0.0/1)")
+				log.Info("default route replaced: everything goes through " + p.ifname)
+			}
+		default:
+			has, err := netcfg.HasDefaultRoute()
+			switch {
+			case err != nil:
+				log.Warn("defaultroute", "err", err)
+			case has:
+				log.Warn("not replacing existing default route (pppd's defaultroute does not either; add replacedefaultroute)")
+			default:
+				u, err := netcfg.AddDefaultRoute(p.ifname)
+				if err != nil {
+					log.Warn("defaultroute", "err", err)
+				} else {
+					undo = append(undo, u)
+					installed = append(installed, "default")
+					log.Info("default route set through " + p.ifname)
+				}
+			}
+		}
+	}
+	for _, r := range p.prefixes {
+		u, err := addRoute(p.ifname, r)
+		if err != nil {
+			log.Warn("route", "route", r.String(), "err", err)
+			continue
+		}
+		undo = append(undo, u)
+		installed = append(installed, r.String())
+		log.Info("route " + r.String() + " set through " + p.ifname)
+	}
+	return undo, installed
+}
+
+// addRoute routes prefix through the point-to-point device dev and returns
+// the undo. A route to the same prefix that exists already (the
+// administrator's, or another link's) is left alone and reported.
+func addRoute(dev string, prefix netip.Prefix) (func() error, error) {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", dev, err)
+	}
+	r := &netlink.Route{
+		LinkIndex: l.Attrs().Index,
+		Dst:       &net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), 32)},
+		Scope:     netlink.SCOPE_LINK,
+	}
+	if err := netlink.RouteAdd(r); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return nil, fmt.Errorf("route to %v exists already; not replaced", prefix)
+		}
+		return nil, fmt.Errorf("route to %v through %s: %w", prefix, dev, err)
+	}
+	return func() error {
+		if err := netlink.RouteDel(r); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENODEV) {
+			return fmt.Errorf("removing route to %v: %w", prefix, err)
+		}
+		return nil
+	}, nil
+}
