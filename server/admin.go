@@ -58,6 +58,11 @@ func (s *Server) Handle(_ context.Context, req control.Request) control.Response
 func (s *Server) snapshotCalls() []*call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.callsLocked()
+}
+
+// callsLocked is snapshotCalls with s.mu held.
+func (s *Server) callsLocked() []*call {
 	out := make([]*call, 0, len(s.sessions))
 	for _, cl := range s.sessions {
 		out = append(out, cl)

@@ -262,14 +262,6 @@ func (s *Server) releaseCall(cl *call) {
 	s.sessionDown(cl)
 	if cl.dp != nil {
 		s.engine.RemoveCall(cl.dp)
-		st := &cl.dp.Stats
-		s.count.endedRxBytes.Add(st.RxBytes.Load())
-		s.count.endedTxBytes.Add(st.TxBytes.Load())
-		s.count.endedRxPacket.Add(st.RxPackets.Load())
-		s.count.endedTxPacket.Add(st.TxPackets.Load())
-		for reason, n := range dropsOf(st) {
-			bump(&s.count.endedDrops, reason, n)
-		}
 	}
 	s.release(cl)
 }
@@ -277,6 +269,22 @@ func (s *Server) releaseCall(cl *call) {
 // release returns what admit reserved.
 func (s *Server) release(cl *call) {
 	s.mu.Lock()
+	// The call's counters move to the server's totals under the lock that
+	// guards the session table, so that a scrape (which reads both under
+	// it) never sees them twice or not at all: the totals never go back.
+	if cl.dp != nil {
+		st := &cl.dp.Stats
+		s.count.endedRxBytes.Add(st.RxBytes.Load())
+		s.count.endedTxBytes.Add(st.TxBytes.Load())
+		s.count.endedRxPacket.Add(st.RxPackets.Load())
+		s.count.endedTxPacket.Add(st.TxPackets.Load())
+		s.count.endedLost.Add(st.Lost.Load())
+		s.count.endedReordered.Add(st.Reordered.Load())
+		s.count.endedLate.Add(st.DropSeq.Load())
+		for reason, n := range dropsOf(st) {
+			bump(&s.count.endedDrops, reason, n)
+		}
+	}
 	delete(s.sessions, cl.id)
 	s.mu.Unlock()
 	s.ids.release(cl.id)

@@ -51,11 +51,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	up, nego := 0, 0
+	// The ended calls' totals and the list of live calls are read together
+	// (see release); a call that ends after this is counted from its own
+	// stats, which only grow.
+	s.mu.Lock()
 	rx, tx := s.count.endedRxBytes.Load(), s.count.endedTxBytes.Load()
 	rxp, txp := s.count.endedRxPacket.Load(), s.count.endedTxPacket.Load()
-	var lost, reordered, late uint64
+	lost, reordered, late := s.count.endedLost.Load(), s.count.endedReordered.Load(), s.count.endedLate.Load()
 	drops := snapshot(&s.count.endedDrops)
-	for _, cl := range s.snapshotCalls() {
+	calls := s.callsLocked()
+	s.mu.Unlock()
+	for _, cl := range calls {
 		if cl.upInfo.Load() != nil {
 			up++
 		} else {

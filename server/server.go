@@ -131,9 +131,12 @@ type counters struct {
 	endedTxBytes  atomic.Uint64
 	endedRxPacket atomic.Uint64
 	endedTxPacket atomic.Uint64
-	endedDrops    sync.Map                 // reason -> *atomic.Uint64
-	setup         prometheus.Histogram     // session setup latency
-	radius        *prometheus.HistogramVec // RADIUS latency by kind and outcome
+	// GRE sequence events of ended calls (datapath.Stats Lost, Reordered,
+	// DropSeq).
+	endedLost, endedReordered, endedLate atomic.Uint64
+	endedDrops                           sync.Map                 // reason -> *atomic.Uint64
+	setup                                prometheus.Histogram     // session setup latency
+	radius                               *prometheus.HistogramVec // RADIUS latency by kind and outcome
 }
 
 func bump(m *sync.Map, key any, n uint64) {
