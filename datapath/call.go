@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -445,6 +446,35 @@ func (c *Call) encap(buf []byte, off, n int) []byte {
 		c.unsent++
 	}
 	return pkt
+}
+
+// ErrNotUp is returned by SendIP when the call is not in the network phase
+// (or was removed).
+var ErrNotUp = errors.New("datapath: call not up")
+
+// SendIP sends one IP packet on the call the way the send goroutine sends
+// a packet read from the TUN device: MPPE, PPP and GRE framing, sequence
+// numbering, the acknowledgement owed and the peer's window all apply. It
+// is for engines without a TUN device, whose owner makes its own packets
+// (a load generator). buf holds Headroom bytes of free space followed by
+// the IPv4 packet; it is encrypted and framed in place and may be reused
+// when SendIP returns. A packet the peer's window holds back waits in the
+// call's queue like any other, and one dropped because that queue is full
+// counts in Stats.DropWindow. Calls for one Call must not overlap.
+func (c *Call) SendIP(buf []byte) error {
+	if len(buf) <= Headroom {
+		return errors.New("datapath: SendIP without headroom or packet")
+	}
+	if c.removed.Load() || !c.netUp.Load() {
+		return ErrNotUp
+	}
+	pkt := c.encap(buf, Headroom, len(buf)-Headroom)
+	if pkt == nil {
+		return nil // queued for the window, or counted as dropped
+	}
+	c.engine.sendOne(pkt, c.cfg.Peer)
+	c.sent()
+	return nil
 }
 
 // appendAck writes an ack-only packet into b if an acknowledgement is still
