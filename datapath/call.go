@@ -39,6 +39,13 @@ type CallConfig struct {
 	// engine's TUN device (a load generator's own packet sink). It must
 	// not block or keep pkt.
 	DeliverIP func(pkt []byte)
+	// Raw, when set, receives every PPP frame of the call, in sequence
+	// and exactly as the peer framed it, and the engine interprets none
+	// of them: for a relay whose PPP runs elsewhere (pptp --nolaunchpppd
+	// hands the frames to pppd, which does LCP, authentication and MPPE
+	// itself). Frames go out with SendFrame. It must not block or keep
+	// frame.
+	Raw func(frame []byte)
 }
 
 // Handler is the session a call hands its control frames to: what
@@ -67,6 +74,12 @@ type Stats struct {
 	DropPlain          atomic.Uint64 // unencrypted IP received while MPPE is on
 	DropNotUp          atomic.Uint64 // IP before or after the network phase
 	DropSpoof          atomic.Uint64 // IP whose source is not the peer's address
+	// Stateful MPPE resynchronisation (RFC 3078 section 8), which is
+	// otherwise invisible: ResetsSent counts the CCP Reset-Requests asked
+	// for after lost packets, Resyncs the times decryption resumed on a
+	// flushed packet after such a loss, and ResetsReceived the peer's
+	// Reset-Requests answered by flushing.
+	ResetsSent, Resyncs, ResetsReceived atomic.Uint64
 }
 
 // Acknowledgement policy. An acknowledgement rides on the next packet we
@@ -120,6 +133,7 @@ type Call struct {
 	ro        reorder
 	ackMarked bool // already in this batch's list of calls owing an ack
 	resetSent time.Time
+	mppeLost  bool // stateful MPPE lost packets: the next one decrypted is a resync
 
 	// Send half.
 	txMu      sync.Mutex
@@ -229,6 +243,7 @@ func (c *Call) FlushMPPE() {
 	c.txMu.Lock()
 	if c.enc != nil {
 		c.enc.Flush()
+		c.Stats.ResetsReceived.Add(1)
 	}
 	c.txMu.Unlock()
 }
@@ -304,6 +319,41 @@ func (c *Call) SendControl(p ppp.Protocol, pkt []byte) {
 		c.engine.sendOne(pkt, c.cfg.Peer)
 	}
 }
+
+// SendFrame sends one complete PPP frame (address and control fields, if
+// any, protocol and information) exactly as given, numbered and
+// acknowledged like every other packet of the call: for calls with
+// CallConfig.Raw, whose PPP is done elsewhere. A frame the peer's window
+// holds back waits in the call's queue. frame is not retained.
+func (c *Call) SendFrame(frame []byte) error {
+	if c.removed.Load() {
+		return ErrNotUp
+	}
+	if len(frame) == 0 || len(frame) > maxFrame {
+		return fmt.Errorf("datapath: PPP frame of %d bytes", len(frame))
+	}
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	b := c.scratch[:0]
+	b = append(b, make([]byte, gre.MaxHeaderLen)...) // headroom
+	b = append(b, frame...)
+	c.scratch = b
+	c.Stats.TxPackets.Add(1)
+	c.Stats.TxBytes.Add(uint64(len(frame)))
+	if c.unsent > 0 {
+		c.enqueueLocked(b[gre.MaxHeaderLen:])
+		return nil
+	}
+	if pkt := c.submitLocked(b[:gre.MaxHeaderLen], b[gre.MaxHeaderLen:]); pkt != nil {
+		c.engine.sendOne(pkt, c.cfg.Peer)
+	}
+	return nil
+}
+
+// maxFrame bounds what SendFrame accepts: a GRE packet must fit the
+// peer's receive buffer (rxBufSize here, PACKET_MAX in pptp-linux and
+// pptpd) with the outer IP and GRE headers.
+const maxFrame = rxBufSize - 20 - gre.MaxHeaderLen
 
 // submitLocked numbers the PPP frame whose headroom is head and returns the
 // GRE packet to send now; when the peer's window is full, or packets wait
@@ -537,6 +587,7 @@ func (c *Call) needReset(now time.Time) {
 		return
 	}
 	c.resetSent = now
+	c.Stats.ResetsSent.Add(1)
 	if h := c.handler.Load(); h != nil {
 		(*h).ResetRequest()
 	} else if c.cfg.ResetRequest != nil {

@@ -392,6 +392,12 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		c.ackMarked = true
 		b.touched = append(b.touched, c)
 	}
+	if c.cfg.Raw != nil {
+		c.Stats.RxPackets.Add(1)
+		c.Stats.RxBytes.Add(uint64(len(payload)))
+		c.cfg.Raw(payload)
+		return
+	}
 	proto, info, err := ppp.ParseFrame(payload)
 	if err != nil {
 		e.Counters.Malformed.Add(1)
@@ -415,9 +421,16 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		if err != nil {
 			c.Stats.DropMPPE.Add(1)
 			if errors.Is(err, mppe.ErrNeedReset) {
+				c.mppeLost = true
 				c.needReset(b.now)
 			}
 			return
+		}
+		if c.mppeLost {
+			// Only a flushed packet ends ErrNeedReset: the peer
+			// answered our Reset-Request (or flushed by itself).
+			c.mppeLost = false
+			c.Stats.Resyncs.Add(1)
 		}
 		plain := tb[tunOffset-2 : tunOffset-2+n]
 		inner, ip, err := ppp.ParseFrame(plain)
