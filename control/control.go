@@ -64,6 +64,12 @@ type Session struct {
 	Lost       uint64    `json:"lost_packets"`
 	Dropped    uint64    `json:"dropped_packets"`
 	Reordered  uint64    `json:"reordered_packets"`
+	// Stateful MPPE resynchronisation: CCP Reset-Requests we sent after
+	// losing packets, resyncs on the peer's flushed packet, and the
+	// peer's Reset-Requests we answered (datapath.Stats).
+	MPPEResetsSent     uint64 `json:"mppe_resets_sent"`
+	MPPEResyncs        uint64 `json:"mppe_resyncs"`
+	MPPEResetsReceived uint64 `json:"mppe_resets_received"`
 }
 
 // Stats are server-wide counters.

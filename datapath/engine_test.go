@@ -254,9 +254,20 @@ func TestStatefulLossAsksForReset(t *testing.T) {
 	if p.resets != 1 || len(p.got) != 1 {
 		t.Fatalf("resets %d, delivered %d", p.resets, len(p.got))
 	}
+	if s, r := p.cb.Stats.ResetsSent.Load(), p.cb.Stats.Resyncs.Load(); s != 1 || r != 0 {
+		t.Errorf("before the flush: ResetsSent %d, Resyncs %d, want 1 and 0", s, r)
+	}
 	p.ca.FlushMPPE() // what the peer's CCP Reset-Request causes
+	if n := p.ca.Stats.ResetsReceived.Load(); n != 1 {
+		t.Errorf("the sender's ResetsReceived %d, want 1", n)
+	}
 	p.receive(now.Add(2*time.Second), p.encap(t, ipPacket(tunA, tunB, 3, 100)))
-	p.checkOrder(t, []int{0, 3})
+	p.receive(now.Add(2*time.Second), p.encap(t, ipPacket(tunA, tunB, 4, 100)))
+	p.checkOrder(t, []int{0, 3, 4})
+	// One resync for the flushed packet, none for the ordinary one after.
+	if s, r := p.cb.Stats.ResetsSent.Load(), p.cb.Stats.Resyncs.Load(); s != 1 || r != 1 {
+		t.Errorf("after the flush: ResetsSent %d, Resyncs %d, want 1 and 1", s, r)
+	}
 }
 
 func TestSpoofedSourceDropped(t *testing.T) {

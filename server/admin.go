@@ -91,6 +91,7 @@ func (s *Server) SessionList() []control.Session {
 			si.RxBytes, si.TxBytes = st.RxBytes.Load(), st.TxBytes.Load()
 			si.RxPackets, si.TxPackets = st.RxPackets.Load(), st.TxPackets.Load()
 			si.Lost, si.Reordered = st.Lost.Load(), st.Reordered.Load()
+			si.MPPEResetsSent, si.MPPEResyncs, si.MPPEResetsReceived = st.ResetsSent.Load(), st.Resyncs.Load(), st.ResetsReceived.Load()
 			for _, n := range dropsOf(st) {
 				si.Dropped += n
 			}

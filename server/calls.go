@@ -252,7 +252,8 @@ func (s *Server) logEnd(cl *call, reason string, log *slog.Logger) {
 		"rx_bytes", st.RxBytes.Load(), "tx_bytes", st.TxBytes.Load(),
 		"rx_packets", st.RxPackets.Load(), "tx_packets", st.TxPackets.Load(),
 		"lost", st.Lost.Load(), "drop_seq", st.DropSeq.Load(), "drop_mppe", st.DropMPPE.Load(),
-		"drop_window", st.DropWindow.Load(), "drop_spoof", st.DropSpoof.Load())
+		"drop_window", st.DropWindow.Load(), "drop_spoof", st.DropSpoof.Load(),
+		"mppe_resets_sent", st.ResetsSent.Load(), "mppe_resyncs", st.Resyncs.Load(), "mppe_resets_received", st.ResetsReceived.Load())
 }
 
 func (s *Server) releaseCall(cl *call) {
@@ -281,6 +282,9 @@ func (s *Server) release(cl *call) {
 		s.count.endedLost.Add(st.Lost.Load())
 		s.count.endedReordered.Add(st.Reordered.Load())
 		s.count.endedLate.Add(st.DropSeq.Load())
+		s.count.endedResetsSent.Add(st.ResetsSent.Load())
+		s.count.endedResyncs.Add(st.Resyncs.Load())
+		s.count.endedResetsRecv.Add(st.ResetsReceived.Load())
 		for reason, n := range dropsOf(st) {
 			bump(&s.count.endedDrops, reason, n)
 		}

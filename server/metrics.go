@@ -27,6 +27,7 @@ var (
 	descBytes       = prometheus.NewDesc("pptp_bytes_total", "IP bytes through tunnels, by direction (rx: from clients).", []string{"direction"}, nil)
 	descPackets     = prometheus.NewDesc("pptp_packets_total", "IP packets through tunnels, by direction.", []string{"direction"}, nil)
 	descGRE         = prometheus.NewDesc("pptp_gre_sequence_total", "GRE sequence events: lost (never arrived), reordered (restored to order), dropped (late or duplicate).", []string{"event"}, nil)
+	descMPPE        = prometheus.NewDesc("pptp_mppe_resync_total", "Stateful MPPE resynchronisation: CCP Reset-Requests sent after lost packets (reset_sent), decryption resumed on a flushed packet (resynced), the peer's Reset-Requests answered (reset_received).", []string{"event"}, nil)
 	descDrops       = prometheus.NewDesc("pptp_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil)
 	descLocked      = prometheus.NewDesc("pptp_locked_out_sources", "Source addresses locked out after failed logins.", nil, nil)
 	descRADIUS      = prometheus.NewDesc("pptp_radius_server_events_total", "RADIUS requests and their outcomes, per server (counted since the last reload).", []string{"server", "kind", "event"}, nil)
@@ -39,7 +40,7 @@ var (
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descConnections, descLogins, descRefused, descBytes, descPackets, descGRE, descDrops, descLocked,
+	for _, d := range []*prometheus.Desc{descSessions, descConnections, descLogins, descRefused, descBytes, descPackets, descGRE, descMPPE, descDrops, descLocked,
 		descRADIUS, descRADIUSUp, descRADIUSFail, descDAE} {
 		ch <- d
 	}
@@ -58,6 +59,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	rx, tx := s.count.endedRxBytes.Load(), s.count.endedTxBytes.Load()
 	rxp, txp := s.count.endedRxPacket.Load(), s.count.endedTxPacket.Load()
 	lost, reordered, late := s.count.endedLost.Load(), s.count.endedReordered.Load(), s.count.endedLate.Load()
+	resetsSent, resyncs, resetsRecv := s.count.endedResetsSent.Load(), s.count.endedResyncs.Load(), s.count.endedResetsRecv.Load()
 	drops := snapshot(&s.count.endedDrops)
 	calls := s.callsLocked()
 	s.mu.Unlock()
@@ -74,6 +76,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		rx, tx = rx+st.RxBytes.Load(), tx+st.TxBytes.Load()
 		rxp, txp = rxp+st.RxPackets.Load(), txp+st.TxPackets.Load()
 		lost, reordered, late = lost+st.Lost.Load(), reordered+st.Reordered.Load(), late+st.DropSeq.Load()
+		resetsSent, resyncs, resetsRecv = resetsSent+st.ResetsSent.Load(), resyncs+st.Resyncs.Load(), resetsRecv+st.ResetsReceived.Load()
 		for reason, n := range dropsOf(st) {
 			drops[reason] += n
 		}
@@ -106,6 +109,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descGRE, lost, "lost")
 	counter(descGRE, reordered, "reordered")
 	counter(descGRE, late, "dropped")
+	counter(descMPPE, resetsSent, "reset_sent")
+	counter(descMPPE, resyncs, "resynced")
+	counter(descMPPE, resetsRecv, "reset_received")
 	for r, n := range drops {
 		counter(descDrops, n, r)
 	}

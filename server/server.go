@@ -137,6 +137,10 @@ type counters struct {
 	endedDrops                           sync.Map                 // reason -> *atomic.Uint64
 	setup                                prometheus.Histogram     // session setup latency
 	radius                               *prometheus.HistogramVec // RADIUS latency by kind and outcome
+
+	// Stateful MPPE events of ended calls (datapath.Stats ResetsSent,
+	// Resyncs, ResetsReceived).
+	endedResetsSent, endedResyncs, endedResetsRecv atomic.Uint64
 }
 
 func bump(m *sync.Map, key any, n uint64) {

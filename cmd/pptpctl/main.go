@@ -153,6 +153,7 @@ func printSession(w io.Writer, s control.Session) {
 	row("received", fmt.Sprintf("%d bytes, %d packets", s.RxBytes, s.RxPackets))
 	row("sent", fmt.Sprintf("%d bytes, %d packets", s.TxBytes, s.TxPackets))
 	row("GRE lost/reordered/dropped", fmt.Sprintf("%d/%d/%d", s.Lost, s.Reordered, s.Dropped))
+	row("MPPE resets sent/resyncs/resets received", fmt.Sprintf("%d/%d/%d", s.MPPEResetsSent, s.MPPEResyncs, s.MPPEResetsReceived))
 	tw.Flush()
 }
 
