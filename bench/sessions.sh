@@ -27,7 +27,12 @@
 #   OUT=DIR        keep the logs, the server's runtime metrics (empty and
 #                  held) and its binary in DIR
 #   PROFILE=1      with OUT: also pptpd's CPU profile of the whole run,
-#                  DIR/pptpd.cpu.pprof (go tool pprof -top DIR/pptpd DIR/pptpd.cpu.pprof)
+#                  DIR/pptpd.cpu.pprof (go tool pprof -top DIR/pptpd DIR/pptpd.cpu.pprof),
+#                  and its heap and goroutine profiles at the plateau (the
+#                  last sample of the hold), DIR/pptpd.heap.pprof
+#                  (go tool pprof -sample_index=inuse_space -top DIR/pptpd
+#                  DIR/pptpd.heap.pprof) and DIR/pptpd.goroutine.txt
+#                  (goroutines counted by stack)
 #
 # The figures are only as good as the machine is quiet: pptpd and
 # pptp-load share its cores, so the script prints the load average too.
@@ -57,6 +62,7 @@ WORK=$(mktemp -d /tmp/gopptp-sessions.XXXXXX)
 S=gpsS$$ C=gpsC$$
 SRV=10.99.0.1
 METRICS=127.0.0.1:9317
+PPROF=127.0.0.1:9318
 SPID= LPID= TPID=
 cleanup() {
 	[ -n "$TPID" ] && kill "$TPID" 2>/dev/null || true
@@ -147,7 +153,7 @@ if [ -n "$OUT" ]; then
 	mkdir -p "$OUT"
 	OUT=$(cd "$OUT" && pwd)
 	cp "$WORK/pptpd" "$OUT/pptpd"
-	[ -n "$PROFILE" ] && PROFENV=(GOPPTP_CPUPROFILE="$OUT/pptpd.cpu.pprof")
+	[ -n "$PROFILE" ] && PROFENV=(GOPPTP_CPUPROFILE="$OUT/pptpd.cpu.pprof" GOPPTP_PPROF="$PPROF")
 fi
 ip netns exec $S env "${PROFENV[@]}" "$WORK/pptpd" --fg --conf "$WORK/pptpd.conf" >"$WORK/pptpd.log" 2>&1 &
 SPID=$!
@@ -161,6 +167,15 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/p
 metrics() {
 	ip netns exec $S curl -sf "http://$METRICS/metrics" 2>/dev/null |
 		grep -E '^(go_goroutines|go_memstats_(heap_inuse|heap_alloc|stack_inuse|sys)_bytes|pptp_sessions)' || true
+}
+# profiles: pptpd's heap and goroutine profiles into OUT, replacing the
+# previous sample's (no forced GC: the heap profile is as of the last one).
+profiles() {
+	[ -n "$OUT" ] && [ -n "$PROFILE" ] || return 0
+	ip netns exec $S curl -sf -o "$OUT/pptpd.heap.pprof.new" "http://$PPROF/debug/pprof/heap" &&
+		mv "$OUT/pptpd.heap.pprof.new" "$OUT/pptpd.heap.pprof" || true
+	ip netns exec $S curl -sf -o "$OUT/pptpd.goroutine.txt.new" "http://$PPROF/debug/pprof/goroutine?debug=1" &&
+		mv "$OUT/pptpd.goroutine.txt.new" "$OUT/pptpd.goroutine.txt" || true
 }
 
 sleep 2
@@ -193,6 +208,7 @@ while kill -0 $LPID 2>/dev/null && ! grep -q 'hold over' "$WORK/load.err"; do
 	RSSLAST=$r
 	[ "$r" -gt "$RSSMAX" ] && RSSMAX=$r
 	MLAST=$(metrics)
+	profiles
 	LRSS=$(rss_kib $LPID 2>/dev/null || echo 0)
 	sleep 5
 done

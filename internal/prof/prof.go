@@ -1,18 +1,36 @@
-// Package prof writes a CPU profile of the whole run when the environment
-// asks for one (GOPPTP_CPUPROFILE=FILE), for measuring the data path
-// without rebuilding.
+// Package prof exposes profiles of a running program when the environment
+// asks for them, for measuring without rebuilding: GOPPTP_CPUPROFILE=FILE
+// writes a CPU profile of the whole run, GOPPTP_PPROF=ADDR serves
+// net/http/pprof (heap, goroutine, allocs, CPU, ...) on ADDR while the
+// program runs. Both are off unless set; the pprof listener is meant for a
+// loopback address, as it has no authentication.
 package prof
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
-	"runtime/pprof"
+	runpprof "runtime/pprof"
+	"time"
 )
 
-// Start begins profiling if GOPPTP_CPUPROFILE names a file and returns the
-// function that stops it; otherwise it returns a no-op.
+// Start begins what the environment asks for (GOPPTP_CPUPROFILE,
+// GOPPTP_PPROF) and returns the function that stops it all; with neither
+// set it returns a no-op.
 func Start() func() {
-	path := os.Getenv("GOPPTP_CPUPROFILE")
+	stopCPU := startCPU(os.Getenv("GOPPTP_CPUPROFILE"))
+	stopHTTP := startHTTP(os.Getenv("GOPPTP_PPROF"))
+	return func() {
+		stopHTTP()
+		stopCPU()
+	}
+}
+
+func startCPU(path string) func() {
 	if path == "" {
 		return func() {}
 	}
@@ -21,13 +39,52 @@ func Start() func() {
 		fmt.Fprintf(os.Stderr, "GOPPTP_CPUPROFILE: %v\n", err)
 		return func() {}
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := runpprof.StartCPUProfile(f); err != nil {
 		fmt.Fprintf(os.Stderr, "GOPPTP_CPUPROFILE: %v\n", err)
 		f.Close()
 		return func() {}
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		runpprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// Handler returns the net/http/pprof endpoints under /debug/pprof/ on a
+// mux of their own: importing net/http/pprof also registers them on
+// http.DefaultServeMux, which nothing here serves, so they appear only
+// where this handler is mounted.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+func startHTTP(addr string) func() {
+	if addr == "" {
+		return func() {}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "GOPPTP_PPROF: %v\n", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(os.Stderr, "GOPPTP_PPROF: %v\n", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
 	}
 }
