@@ -112,36 +112,84 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 
 // Keepalive sends an Echo-Request whenever nothing was received for the
 // echo interval and closes the connection when one goes unanswered for
-// another interval. It returns when ctx ends.
+// another interval. It returns when ctx ends. StartKeepalive does the same
+// without occupying the caller's goroutine.
 func (c *Conn) Keepalive(ctx context.Context) {
-	t := time.NewTicker(c.echo / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	stop := c.StartKeepalive()
+	<-ctx.Done()
+	stop()
+}
+
+// StartKeepalive runs the echo keepalive of Keepalive on a timer, so that
+// an idle connection costs no goroutine of its own (a server holds
+// thousands), and returns the function that stops it. A check that is
+// already running when stop is called may still send one Echo-Request;
+// closing the connection ends it.
+func (c *Conn) StartKeepalive() (stop func()) {
+	k := &keepalive{c: c}
+	k.mu.Lock()
+	k.t = time.AfterFunc(c.echo, k.check)
+	k.mu.Unlock()
+	return func() {
+		k.mu.Lock()
+		k.stopped = true
+		k.t.Stop()
+		k.mu.Unlock()
+	}
+}
+
+// keepalive is the state of one StartKeepalive.
+type keepalive struct {
+	c       *Conn
+	mu      sync.Mutex // guards t and stopped
+	t       *time.Timer
+	stopped bool
+}
+
+// check runs when the connection may have been idle for the echo interval
+// or an Echo-Request may have gone unanswered for as long; it acts on
+// whichever is due and sets the timer for the next moment anything can be.
+func (k *keepalive) check() {
+	c := k.c
+	now := time.Now()
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return
+	}
+	if c.echoOut.Load() != 0 {
+		if wait := time.Unix(0, c.echoSent.Load()).Add(c.echo).Sub(now); wait > 0 {
+			k.t.Reset(wait)
+			k.mu.Unlock()
 			return
-		case now := <-t.C:
-			if id := c.echoOut.Load(); id != 0 {
-				if now.Sub(time.Unix(0, c.echoSent.Load())) >= c.echo {
-					c.timedOut.Store(true)
-					c.nc.Close()
-					return
-				}
-				continue
-			}
-			if now.Sub(time.Unix(0, c.lastRx.Load())) < c.echo {
-				continue
-			}
-			id := c.echoID.Add(1)
-			if id == 0 {
-				id = c.echoID.Add(1)
-			}
-			c.echoSent.Store(now.UnixNano())
-			c.echoOut.Store(id)
-			if c.Send(&EchoRequest{Identifier: id}) != nil {
-				return
-			}
 		}
+		k.stopped = true
+		k.mu.Unlock()
+		c.timedOut.Store(true)
+		c.nc.Close()
+		return
+	}
+	if wait := time.Unix(0, c.lastRx.Load()).Add(c.echo).Sub(now); wait > 0 {
+		k.t.Reset(wait)
+		k.mu.Unlock()
+		return
+	}
+	id := c.echoID.Add(1)
+	if id == 0 {
+		id = c.echoID.Add(1)
+	}
+	c.echoSent.Store(now.UnixNano())
+	c.echoOut.Store(id)
+	// The reply is due within one interval; the timer is set before the
+	// request leaves so that a quick answer cannot be missed, and the send
+	// happens outside the lock so that stop never waits for a slow peer.
+	k.t.Reset(c.echo)
+	k.mu.Unlock()
+	if c.Send(&EchoRequest{Identifier: id}) != nil {
+		k.mu.Lock()
+		k.stopped = true
+		k.t.Stop()
+		k.mu.Unlock()
 	}
 }
 
