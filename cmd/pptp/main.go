@@ -4,6 +4,7 @@
 //	pptp SERVER [pppd options]
 //	pptp call NAME [pppd options]
 //	pptp status [-json] [-s SOCKET] [NAME]
+//	pptp SERVER --nolaunchpppd [pptp-linux options]   (pppd's pty)
 //
 // The options are pppd's: name USER, password PASS, remotename NAME,
 // require-mppe-128, require-mppe-40, mppe-stateful, nomppe,
@@ -40,6 +41,7 @@ import (
 const usage = `usage: pptp SERVER [pppd options]
        pptp call NAME [pppd options]     (options from /etc/ppp/peers/NAME)
        pptp status [-json] [-s SOCKET] [NAME]
+       pptp SERVER --nolaunchpppd [pptp-linux options]  (run by pppd as its pty)
 
 Connects to the PPTP server SERVER (host name or IPv4 address) and brings up
 a point-to-point interface (ppp0 unless "ifname NAME") with the addresses
@@ -94,6 +96,10 @@ func run(args []string) int {
 	}
 	if args[0] == "status" {
 		return runStatus(args[1:], os.Stdout, os.Stderr)
+	}
+	if isPtyMode(args) {
+		// pppd's pty, as pptp-linux: stdout carries PPP, not text.
+		return runPty(args, os.Stdin, os.Stdout, os.Stderr)
 	}
 	inv, err := parseArgs(args, os.Getenv(peersDirEnv))
 	if err != nil {
