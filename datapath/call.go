@@ -128,6 +128,14 @@ type Call struct {
 	rx        atomic.Pointer[rxCrypto]
 	removed   atomic.Bool
 	handler   atomic.Pointer[Handler] // the session, once attached
+	// IPv6 (SetIPv6): net6Up says IPv6 flows; prefix6 is the upper half
+	// of the session's /64 (0: link-local addresses only) and peerIID the
+	// peer's interface identifier, which make up the sources it may use.
+	net6Up  atomic.Bool
+	prefix6 atomic.Uint64
+	peerIID atomic.Uint64
+	// ndHandler receives the router messages the peer sends (SetNDHandler).
+	ndHandler atomic.Pointer[func(ip []byte)]
 
 	// Receive half: only the GRE reader goroutine touches these.
 	ro        reorder
@@ -259,6 +267,58 @@ func (c *Call) SetNetwork(up bool, local, peer netip.Addr) {
 	}
 	c.netUp.Store(false)
 	c.engine.routeDel(c, peer)
+}
+
+// SetIPv6 starts or stops the forwarding of IPv6 packets for the call
+// (IPV6CP opened or closed). peerIID is the peer's interface identifier:
+// its link-local address fe80::peerIID may be a source. prefix, when
+// valid, is the session's /64: the engine routes it to the call and its
+// addresses may be sources too. Other sources are dropped as spoofed when
+// the engine checks sources. On the way down prefix must be the one given
+// on the way up.
+func (c *Call) SetIPv6(up bool, peerIID uint64, prefix netip.Prefix) error {
+	hi, ok := prefix64(prefix)
+	if prefix.IsValid() && !ok {
+		return fmt.Errorf("datapath: %v is not an IPv6 /64", prefix)
+	}
+	if !up {
+		c.net6Up.Store(false)
+		if ok {
+			c.engine.routes6.remove(hi, c)
+		}
+		c.prefix6.Store(0)
+		return nil
+	}
+	c.peerIID.Store(peerIID)
+	c.prefix6.Store(hi)
+	if ok && !c.engine.cfg.DefaultCall {
+		c.engine.routes6.add(hi, c)
+	}
+	c.net6Up.Store(true)
+	return nil
+}
+
+// SetNDHandler diverts the IPv6 Router Solicitations and Advertisements
+// the peer sends to fn instead of the TUN device: on a PPP link the
+// server answers solicitations itself and the client reads the
+// advertisements itself. fn runs on the engine's receive goroutine; it
+// must not block, and copies ip if it keeps it. nil stops diverting.
+func (c *Call) SetNDHandler(fn func(ip []byte)) {
+	if fn == nil {
+		c.ndHandler.Store(nil)
+		return
+	}
+	c.ndHandler.Store(&fn)
+}
+
+// source6OK reports whether src (16 bytes) may be the source of an IPv6
+// packet from the peer: an address of its /64 or its link-local address.
+func (c *Call) source6OK(src []byte) bool {
+	hi := hi64(src)
+	if p := c.prefix6.Load(); p != 0 && hi == p {
+		return true
+	}
+	return hi == linkLocal64 && lo64(src) == c.peerIID.Load()
 }
 
 // SetSubnets routes the subnets ps through the call and lets their
@@ -466,6 +526,14 @@ func (c *Call) sent() {
 func (c *Call) encap(buf []byte, off, n int) []byte {
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
+	return c.encapLocked(buf, off, n, false)
+}
+
+// encapLocked is encap under txMu. A local packet (SendLocalIP) is sent by
+// the caller under the lock at once, so it does not count as unsent; it
+// waits in the queue instead while the send goroutine has packets in
+// flight.
+func (c *Call) encapLocked(buf []byte, off, n int, local bool) []byte {
 	if len(c.queue) >= maxQueue && !c.snd.CanSend() {
 		// Drop before encrypting: a packet dropped after stateful MPPE
 		// numbered it would desynchronise the peer's decrypter.
@@ -477,20 +545,31 @@ func (c *Call) encap(buf []byte, off, n int) []byte {
 	}
 	start := off
 	end := off + n
+	proto := ppp.ProtoIPv4
+	if n > 0 && buf[off]>>4 == 6 {
+		proto = ppp.ProtoIPv6
+	}
 	if c.enc != nil {
 		// Linux keeps the inner protocol field uncompressed; so do we.
 		start -= 2
-		binary.BigEndian.PutUint16(buf[start:], uint16(ppp.ProtoIPv4))
+		binary.BigEndian.PutUint16(buf[start:], uint16(proto))
 		start -= mppe.HeaderLen
 		if err := c.enc.Seal(buf[start:end]); err != nil {
 			return nil
 		}
 		start -= ppp.PutHeader(buf[:start], ppp.ProtoMPPE, c.acfc, c.pfc)
 	} else {
-		start -= ppp.PutHeader(buf[:start], ppp.ProtoIPv4, c.acfc, c.pfc)
+		start -= ppp.PutHeader(buf[:start], proto, c.acfc, c.pfc)
 	}
 	c.Stats.TxPackets.Add(1)
 	c.Stats.TxBytes.Add(uint64(n))
+	if local {
+		if c.unsent > 0 {
+			c.enqueueLocked(buf[start:end])
+			return nil
+		}
+		return c.submitLocked(buf[:start], buf[start:end])
+	}
 	pkt := c.submitLocked(buf[:start], buf[start:end])
 	if pkt != nil {
 		c.unsent++
@@ -515,7 +594,7 @@ func (c *Call) SendIP(buf []byte) error {
 	if len(buf) <= Headroom {
 		return errors.New("datapath: SendIP without headroom or packet")
 	}
-	if c.removed.Load() || !c.netUp.Load() {
+	if c.removed.Load() || !c.up(buf[Headroom]) {
 		return ErrNotUp
 	}
 	pkt := c.encap(buf, Headroom, len(buf)-Headroom)
@@ -524,6 +603,39 @@ func (c *Call) SendIP(buf []byte) error {
 	}
 	c.engine.sendOne(pkt, c.cfg.Peer)
 	c.sent()
+	return nil
+}
+
+// up reports whether packets of the IP version in the first octet v of a
+// packet may be sent.
+func (c *Call) up(v byte) bool {
+	if v>>4 == 6 {
+		return c.net6Up.Load()
+	}
+	return c.netUp.Load()
+}
+
+// SendLocalIP sends an IP packet the owner made (a router advertisement or
+// solicitation) on the call, encrypted like data and numbered after the
+// packets the send goroutine has in flight, so that it never overtakes
+// them. Unlike SendIP it may run at the same time as the engine's send
+// goroutine; it copies ip and allocates, so it is not for the data path.
+func (c *Call) SendLocalIP(ip []byte) error {
+	if len(ip) == 0 {
+		return errors.New("datapath: SendLocalIP without a packet")
+	}
+	if c.removed.Load() || !c.up(ip[0]) {
+		return ErrNotUp
+	}
+	buf := make([]byte, Headroom+len(ip))
+	copy(buf[Headroom:], ip)
+	// Sent under the lock, as control frames are: nothing can be
+	// numbered after it and leave before it.
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	if pkt := c.encapLocked(buf, Headroom, len(ip), true); pkt != nil {
+		c.engine.sendOne(pkt, c.cfg.Peer)
+	}
 	return nil
 }
 

@@ -13,7 +13,10 @@
 //  5. Split the PPP frame: MPPE is decrypted straight into a TUN buffer, so
 //     the IP packet lands at the TUN offset with no copy; plain IP is copied
 //     there; every other protocol goes to the call's session.
-//  6. Check the IP packet (network phase up, source address), count it.
+//  6. Check the IP packet (network phase up, source address: the peer's
+//     tunnel address or routed subnets for IPv4, its /64 or link-local
+//     address for IPv6), count it; IPv6 router messages go to the call's
+//     ND handler instead of the TUN device.
 //  7. Write the batch to the TUN device (which may coalesce TCP segments).
 //  8. Acknowledge: acks normally ride on the next packet we send the peer;
 //     a call with ackEvery packets unacknowledged gets an ack-only packet
@@ -23,8 +26,8 @@
 //
 //  1. Read a batch from the TUN device (segmented by the device if the
 //     kernel handed us a TSO super-packet).
-//  2. Per packet: find the call by destination address (the server) or take
-//     the only call (the client).
+//  2. Per packet: find the call by destination address, or the /64 for
+//     IPv6 (the server), or take the only call (the client).
 //  3. Under the call's send lock: write the PPP protocol, MPPE-encrypt in
 //     place, write the PPP and GRE headers into the headroom in front of
 //     the packet, number it, and piggyback the acknowledgement owed.
@@ -50,6 +53,7 @@ import (
 
 	"github.com/gopptp/gopptp/gre"
 	"github.com/gopptp/gopptp/mppe"
+	"github.com/gopptp/gopptp/nd"
 	"github.com/gopptp/gopptp/ppp"
 )
 
@@ -118,6 +122,7 @@ type Engine struct {
 	reorderTimeout time.Duration
 	calls          [1 << 16]atomic.Pointer[Call]
 	routes         addrTable
+	routes6        prefix6Table
 	defCall        atomic.Pointer[Call]
 	Counters       Counters
 
@@ -171,6 +176,10 @@ func (e *Engine) RemoveCall(c *Call) {
 	e.defCall.CompareAndSwap(c, nil)
 	e.routes.removeCall(c)
 	e.routes.removePrefixes(c)
+	c.net6Up.Store(false)
+	if hi := c.prefix6.Load(); hi != 0 {
+		e.routes6.remove(hi, c)
+	}
 	c.stopTimers()
 }
 
@@ -438,13 +447,18 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 			c.Stats.DropMPPE.Add(1)
 			return
 		}
-		if inner != ppp.ProtoIPv4 {
+		v6 := inner == ppp.ProtoIPv6 && c.net6Up.Load()
+		if inner != ppp.ProtoIPv4 && !v6 {
 			c.Stats.RxControl.Add(1)
 			c.control(inner, ip)
 			return
 		}
 		if len(plain)-len(ip) == 1 { // one-octet inner protocol: shift by one
 			copy(tb[tunOffset:], ip)
+		}
+		if v6 {
+			e.deliver6(b, c, tb, len(ip))
+			return
 		}
 		e.deliver(b, c, tb, len(ip))
 	case ppp.ProtoIPv4:
@@ -454,6 +468,20 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		}
 		n := copy(tb[tunOffset:], info)
 		e.deliver(b, c, tb, n)
+	case ppp.ProtoIPv6:
+		if !c.net6Up.Load() {
+			// IPV6CP is not open: the session discards the packet, or
+			// rejects the protocol if it does not speak IPv6.
+			c.Stats.RxControl.Add(1)
+			c.control(proto, info)
+			return
+		}
+		if c.rx.Load().required {
+			c.Stats.DropPlain.Add(1)
+			return
+		}
+		n := copy(tb[tunOffset:], info)
+		e.deliver6(b, c, tb, n)
 	default:
 		c.Stats.RxControl.Add(1)
 		c.control(proto, info)
@@ -488,6 +516,39 @@ func (e *Engine) deliver(b *rxBatch, c *Call, tb []byte, n int) {
 	b.tunOut = append(b.tunOut, tb[:tunOffset+n])
 }
 
+// deliver6 is deliver for an IPv6 packet: the source must be the peer's
+// link-local address or in its /64, and router messages go to the call's
+// ND handler, if it has one, instead of the TUN device.
+func (e *Engine) deliver6(b *rxBatch, c *Call, tb []byte, n int) {
+	ip := tb[tunOffset : tunOffset+n]
+	if len(ip) < 40 || ip[0]>>4 != 6 {
+		c.Stats.DropSpoof.Add(1)
+		return
+	}
+	router := nd.IsRouterMessage(ip)
+	// A host may solicit before it has an address (RFC 4861 6.1.1).
+	if e.cfg.CheckSource && !c.source6OK(ip[8:24]) && !(router && hi64(ip[8:24]) == 0 && lo64(ip[8:24]) == 0) {
+		c.Stats.DropSpoof.Add(1)
+		return
+	}
+	if m := c.mss.Load(); m != 0 {
+		clampMSS(ip, uint16(m))
+	}
+	c.Stats.RxPackets.Add(1)
+	c.Stats.RxBytes.Add(uint64(n))
+	if router {
+		if h := c.ndHandler.Load(); h != nil {
+			(*h)(ip)
+			return
+		}
+	}
+	if c.cfg.DeliverIP != nil {
+		c.cfg.DeliverIP(ip)
+		return
+	}
+	b.tunOut = append(b.tunOut, tb[:tunOffset+n])
+}
+
 func (e *Engine) sendLoop() error {
 	dev := e.cfg.TUN
 	bs := dev.BatchSize()
@@ -513,14 +574,10 @@ func (e *Engine) sendLoop() error {
 		msgs, calls = msgs[:0], calls[:0]
 		for i := 0; i < n; i++ {
 			ip := bufs[i][Headroom : Headroom+sizes[i]]
-			if len(ip) == 0 || ip[0]>>4 != 4 {
-				// No IPV6CP yet: IPv6 (the kernel's link-local chatter)
-				// has nowhere to go.
-				e.Counters.NoRoute.Add(1)
-				continue
-			}
 			c := e.route(ip)
-			if c == nil || !c.netUp.Load() {
+			// Without IPV6CP, IPv6 (the kernel's link-local chatter)
+			// has nowhere to go.
+			if c == nil || !c.up(ip[0]) {
 				e.Counters.NoRoute.Add(1)
 				continue
 			}
@@ -544,13 +601,20 @@ func (e *Engine) sendLoop() error {
 	}
 }
 
-// route finds the call an IP packet from the TUN device goes to.
+// route finds the call an IP packet from the TUN device goes to: by the
+// destination's /64 for IPv6.
 func (e *Engine) route(ip []byte) *Call {
-	if c := e.defCall.Load(); c != nil {
-		return c
+	if len(ip) >= 40 && ip[0]>>4 == 6 {
+		if c := e.defCall.Load(); c != nil {
+			return c
+		}
+		return e.routes6.lookup(hi64(ip[24:40]))
 	}
 	if len(ip) < 20 || ip[0]>>4 != 4 {
 		return nil
+	}
+	if c := e.defCall.Load(); c != nil {
+		return c
 	}
 	return e.routes.lookup(uint32(ip[16])<<24 | uint32(ip[17])<<16 | uint32(ip[18])<<8 | uint32(ip[19]))
 }

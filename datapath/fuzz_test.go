@@ -47,7 +47,10 @@ func FuzzReceive(f *testing.F) {
 // be everything after the IP header (as clampMSS does). A packet whose
 // checksum is right sums to 0xffff.
 func tcpSum(ip []byte) uint16 {
-	ihl := int(ip[0]&0x0f) * 4
+	ihl, addrs := int(ip[0]&0x0f)*4, ip[12:20]
+	if ip[0]>>4 == 6 {
+		ihl, addrs = 40, ip[8:40]
+	}
 	var sum uint32
 	add := func(b []byte) {
 		for i := 0; i+1 < len(b); i += 2 {
@@ -57,7 +60,7 @@ func tcpSum(ip []byte) uint16 {
 			sum += uint32(b[len(b)-1]) << 8
 		}
 	}
-	add(ip[12:20])
+	add(addrs)
 	sum += 6 + uint32(len(ip)-ihl)
 	add(ip[ihl:])
 	for sum > 0xffff {
@@ -79,6 +82,7 @@ func FuzzClampMSS(f *testing.F) {
 	f.Add(tcpSYN(0xffff, 0x12), uint16(1300))
 	f.Add(tcpSYN(0x0101, 0x02), uint16(0x0100))
 	f.Add(tcpSYN(1460, 0x10), uint16(536))
+	f.Add(tcpSYN6(1440), uint16(1416))
 	f.Fuzz(func(t *testing.T, ip []byte, mss uint16) {
 		orig := bytes.Clone(ip)
 		changed := clampMSS(ip, mss)
@@ -88,7 +92,10 @@ func FuzzClampMSS(f *testing.F) {
 			}
 			return
 		}
-		ihl := int(ip[0]&0x0f) * 4
+		ihl, want := int(ip[0]&0x0f)*4, mss
+		if ip[0]>>4 == 6 {
+			ihl, want = 40, mss-20 // the clamp is the IPv4 figure
+		}
 		var diff []int
 		for i := range ip {
 			if ip[i] != orig[i] {
@@ -119,7 +126,7 @@ func FuzzClampMSS(f *testing.F) {
 		if at < ihl+20 || ip[at-2] != 2 || ip[at-1] != 4 || ip[ihl+13]&0x02 == 0 {
 			t.Fatalf("changed bytes %v of %x, not an MSS option of a SYN", diff, orig)
 		}
-		if got, old := binary.BigEndian.Uint16(ip[at:]), binary.BigEndian.Uint16(orig[at:]); got != mss || old <= mss {
+		if got, old := binary.BigEndian.Uint16(ip[at:]), binary.BigEndian.Uint16(orig[at:]); got != want || old <= want {
 			t.Fatalf("MSS %d clamped to %d, clamp %d", old, got, mss)
 		}
 		// 0x0000 and 0xffff are both zero in one's complement.

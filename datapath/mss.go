@@ -5,7 +5,7 @@ import (
 	"math/bits"
 )
 
-// clampMSS lowers the Maximum Segment Size option of a TCP SYN in the IPv4
+// clampMSS lowers the Maximum Segment Size option of a TCP SYN in the IP
 // packet ip to mss, fixing the TCP checksum incrementally (RFC 1624). It
 // returns whether it changed the packet.
 //
@@ -13,16 +13,29 @@ import (
 // discovery often fails behind firewalls that drop ICMP: connections then
 // hang once full-size segments flow. Clamping the MSS of the handshake in
 // both directions, as routers do for PPPoE, keeps segments small enough.
+//
+// For IPv6 (TCP straight after the fixed header; a SYN with extension
+// headers is left alone) mss is lowered by the 20 bytes the IPv6 header
+// has over IPv4's, since mss is the IPv4 figure.
 func clampMSS(ip []byte, mss uint16) bool {
-	if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 6 {
+	var tcp []byte
+	switch {
+	case len(ip) >= 60 && ip[0]>>4 == 6 && ip[6] == 6:
+		if mss <= 20 {
+			return false
+		}
+		mss -= 20
+		tcp = ip[40:]
+	case len(ip) >= 20 && ip[0]>>4 == 4 && ip[9] == 6:
+		ihl := int(ip[0]&0x0f) * 4
+		// Only first fragments carry the TCP header.
+		if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 || ihl < 20 || len(ip) < ihl+20 {
+			return false
+		}
+		tcp = ip[ihl:]
+	default:
 		return false
 	}
-	ihl := int(ip[0]&0x0f) * 4
-	// Only first fragments carry the TCP header.
-	if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 || ihl < 20 || len(ip) < ihl+20 {
-		return false
-	}
-	tcp := ip[ihl:]
 	if tcp[13]&0x02 == 0 { // not a SYN
 		return false
 	}

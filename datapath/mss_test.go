@@ -94,6 +94,38 @@ func TestClampMSS(t *testing.T) {
 	}
 }
 
+// tcpSYN6 builds an IPv6 TCP SYN with the given MSS and a correct
+// checksum.
+func tcpSYN6(mss uint16) []byte {
+	ip := make([]byte, 40+24)
+	ip[0], ip[6], ip[7] = 0x60, 6, 64
+	binary.BigEndian.PutUint16(ip[4:], 24)
+	copy(ip[8:24], cli6.AsSlice())
+	copy(ip[24:40], lan6.AsSlice())
+	tcp := ip[40:]
+	tcp[12], tcp[13] = 6<<4, 0x02
+	copy(tcp[20:], []byte{2, 4, byte(mss >> 8), byte(mss)})
+	binary.BigEndian.PutUint16(tcp[16:], ^tcpSum(ip))
+	return ip
+}
+
+// TestClampMSS6: the clamp, an IPv4 figure, is 20 bytes lower for IPv6.
+func TestClampMSS6(t *testing.T) {
+	ip := tcpSYN6(1440)
+	if !clampMSS(ip, 1416) {
+		t.Fatal("not clamped")
+	}
+	if got := binary.BigEndian.Uint16(ip[62:]); got != 1396 {
+		t.Errorf("MSS %d, want 1396", got)
+	}
+	if s := tcpSum(ip); s != 0xffff {
+		t.Errorf("checksum wrong after clamping: sum %#04x", s)
+	}
+	if clampMSS(tcpSYN6(1300), 1416) {
+		t.Error("a small MSS was changed")
+	}
+}
+
 func TestMSSClampedBothWays(t *testing.T) {
 	p := newPair(t, ccp.Direction{On: true, KeyBits: 128, Stateless: true})
 	p.ca.SetMSSClamp(1360)
