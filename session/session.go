@@ -23,6 +23,7 @@ import (
 	"github.com/gopptp/gopptp/ppp/auth"
 	"github.com/gopptp/gopptp/ppp/ccp"
 	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
 	"github.com/gopptp/gopptp/ppp/lcp"
 )
 
@@ -64,6 +65,12 @@ type Config struct {
 	IPCP ipcp.Config
 	MPPE ccp.Config
 
+	// IPv6 runs IPV6CP next to IPCP (pppd's +ipv6) with IPV6CP's
+	// configuration; the link must then be an IPv6Link. Without it the
+	// peer's IPV6CP is answered with a Protocol-Reject, and IPv4 goes on.
+	IPv6   bool
+	IPV6CP ipv6cp.Config
+
 	Log *slog.Logger
 }
 
@@ -81,6 +88,14 @@ type Link interface {
 	FlushMPPE()
 	// SetNetwork starts or stops IP forwarding for the session.
 	SetNetwork(up bool, local, peer netip.Addr)
+}
+
+// IPv6Link is a Link that carries IPv6 too.
+type IPv6Link interface {
+	Link
+	// SetNetwork6 starts or stops IPv6 forwarding for the session with
+	// the interface identifiers IPV6CP agreed on.
+	SetNetwork6(up bool, local, peer ipv6cp.ID)
 }
 
 // Info describes an established session for logs, routes and accounting.
@@ -138,6 +153,8 @@ type Session struct {
 
 	lcp   *lcp.LCP
 	ipcp  *ipcp.IPCP
+	ipv6  *ipv6cp.IPV6CP // nil without Config.IPv6
+	link6 IPv6Link
 	ccp   *ccp.CCP
 	asrv  *auth.Server
 	acli  *auth.Client
@@ -151,6 +168,9 @@ type Session struct {
 	ipcpOpen bool
 	ccpOpen  bool
 	dataUp   bool
+	ipv6Open bool
+	data6Up  bool
+	ipv6Res  ipv6cp.Result
 	info     Info
 	upAt     time.Time
 
@@ -194,7 +214,16 @@ func New(cfg Config, link Link, hooks Hooks) *Session {
 	s.ccp = ccp.New(cfg.MPPE, ccp.Hooks{Up: s.ccpUp, Down: s.ccpDown, Finished: s.ncpFinished("CCP"),
 		ResetRequest: func() { s.link.FlushMPPE() }},
 		s.sender(ppp.ProtoCCP), s.newTimer(func() { s.ccp.Timeout() }), cfg.FSM)
-	for _, f := range []*ppp.FSM{s.lcp.FSM, s.ipcp.FSM, s.ccp.FSM} {
+	fsms := []*ppp.FSM{s.lcp.FSM, s.ipcp.FSM, s.ccp.FSM}
+	if l6, ok := link.(IPv6Link); ok && cfg.IPv6 {
+		s.link6 = l6
+		s.ipv6 = ipv6cp.New(cfg.IPV6CP, ipv6cp.Hooks{Up: s.ipv6Up, Down: s.ipv6Down, Finished: s.ncpFinished("IPV6CP")},
+			s.sender(ppp.ProtoIPV6CP), s.newTimer(func() { s.ipv6.Timeout() }), cfg.FSM)
+		fsms = append(fsms, s.ipv6.FSM)
+	} else if cfg.IPv6 {
+		s.log.Warn("IPv6 asked for, but the link cannot carry it; IPV6CP stays off")
+	}
+	for _, f := range fsms {
 		f := f
 		f.OnTransition(func(from, to ppp.State) {
 			s.log.Debug("state", "proto", f.Protocol(), "from", from, "to", to)
@@ -317,7 +346,7 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 	var pkt ppp.Packet
 	var err error
 	switch p {
-	case ppp.ProtoLCP, ppp.ProtoIPCP, ppp.ProtoCCP, ppp.ProtoPAP, ppp.ProtoCHAP:
+	case ppp.ProtoLCP, ppp.ProtoIPCP, ppp.ProtoCCP, ppp.ProtoPAP, ppp.ProtoCHAP, ppp.ProtoIPV6CP:
 		pkt, err = ppp.ParsePacket(b)
 		if err != nil {
 			s.log.Debug("malformed control packet", "proto", p, "err", err)
@@ -364,8 +393,29 @@ func (s *Session) input(p ppp.Protocol, b []byte) {
 			return
 		}
 		s.ccp.Input(pkt)
+	case ppp.ProtoIPV6CP:
+		if s.ipv6 == nil {
+			// IPv6 is off: say so, and the peer gives up IPV6CP
+			// (Windows asks for it) while IPCP goes on.
+			s.lcp.SendProtocolReject(p, b)
+			return
+		}
+		if !s.network {
+			return
+		}
+		if s.ipv6.State() == ppp.Initial && pkt.Code == ppp.ConfReq {
+			s.startIPV6CP() // as for IPCP: the peer is ready before us
+		}
+		s.ipv6.Input(pkt)
+	case ppp.ProtoIPv6:
+		// IPv6 data reaches the session only while IPV6CP is not open:
+		// RFC 1661 section 3.4 says discard it then; a protocol we do
+		// not speak at all is rejected.
+		if s.ipv6 == nil {
+			s.lcp.SendProtocolReject(p, b)
+		}
 	default:
-		// IPV6CP, CBCP, IPv6 and anything else we do not speak.
+		// CBCP and anything else we do not speak.
 		s.lcp.SendProtocolReject(p, b)
 	}
 }
@@ -518,11 +568,21 @@ func (s *Session) enterNetwork() {
 }
 
 func (s *Session) startIPCP() {
+	s.startIPV6CP()
 	if s.ipcp.State() != ppp.Initial {
 		return
 	}
 	s.ipcp.Open()
 	s.ipcp.Up()
+}
+
+// startIPV6CP starts IPV6CP, when on, at the time IPCP starts.
+func (s *Session) startIPV6CP() {
+	if s.ipv6 == nil || s.ipv6.State() != ppp.Initial {
+		return
+	}
+	s.ipv6.Open()
+	s.ipv6.Up()
 }
 
 func (s *Session) ccpUp(r ccp.Result) {
@@ -535,11 +595,13 @@ func (s *Session) ccpUp(r ccp.Result) {
 	s.log.Debug("CCP up", "send", r.Send, "recv", r.Recv)
 	s.startIPCP()
 	s.maybeDataUp()
+	s.maybeData6Up()
 }
 
 func (s *Session) ccpDown() {
 	s.ccpOpen = false
 	s.dataDown()
+	s.data6Down()
 	s.link.SetMPPE(ccp.Direction{}, ccp.Direction{}, [16]byte{}, [16]byte{})
 }
 
@@ -583,8 +645,38 @@ func (s *Session) dataDown() {
 	}
 }
 
+func (s *Session) ipv6Up(r ipv6cp.Result) {
+	s.ipv6Open = true
+	s.ipv6Res = r
+	s.log.Debug("IPV6CP up", "local", r.Local.LinkLocal(), "peer", r.Peer.LinkLocal())
+	s.maybeData6Up()
+}
+
+func (s *Session) ipv6Down() {
+	s.ipv6Open = false
+	s.data6Down()
+}
+
+// maybeData6Up is maybeDataUp for IPv6, independent of IPv4: either may
+// come up without the other.
+func (s *Session) maybeData6Up() {
+	if s.data6Up || !s.ipv6Open || (s.cfg.MPPE.Required && !s.ccpOpen) {
+		return
+	}
+	s.data6Up = true
+	s.link6.SetNetwork6(true, s.ipv6Res.Local, s.ipv6Res.Peer)
+}
+
+func (s *Session) data6Down() {
+	if s.data6Up {
+		s.data6Up = false
+		s.link6.SetNetwork6(false, s.ipv6Res.Local, s.ipv6Res.Peer)
+	}
+}
+
 func (s *Session) teardownData() {
 	s.dataDown()
+	s.data6Down()
 }
 
 func (s *Session) ncpFinished(name string) func(string) {
@@ -608,6 +700,10 @@ func (s *Session) lcpDown() {
 	s.ccp.Down()
 	s.ipcp.Close("LCP down")
 	s.ccp.Close("LCP down")
+	if s.ipv6 != nil {
+		s.ipv6.Down()
+		s.ipv6.Close("LCP down")
+	}
 	s.network = false
 }
 
@@ -626,6 +722,12 @@ func (s *Session) protocolRejected(p ppp.Protocol) {
 		s.ipcp.ProtocolRejected()
 	case ppp.ProtoCCP:
 		s.ccp.ProtocolRejected()
+	case ppp.ProtoIPV6CP:
+		// The peer does not speak IPv6: IPv4 goes on alone.
+		if s.ipv6 != nil {
+			s.log.Info("peer rejected IPV6CP: no IPv6 on this link")
+			s.ipv6.ProtocolRejected()
+		}
 	default:
 		s.log.Debug("peer rejected protocol", "proto", p)
 	}
