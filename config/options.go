@@ -151,6 +151,13 @@ type PPPOptions struct {
 	IPCPAcceptLocal   bool // "ipcp-accept-local"
 	IPCPAcceptRemote  bool // "ipcp-accept-remote"
 	IPv6              bool // "+ipv6"; "noipv6" clears it
+	// DefaultRoute6 is pppd's defaultroute6: a default IPv6 route
+	// through the link (client); "nodefaultroute6" clears it.
+	DefaultRoute6 bool
+	// MSDNS6 are the IPv6 DNS servers the server announces in its router
+	// advertisements (RDNSS, RFC 8106): our "ms-dns6", at most two, the
+	// last two given, like ms-dns.
+	MSDNS6 []netip.Addr
 
 	IPUpScript   string   // "ip-up-script"
 	IPDownScript string   // "ip-down-script"

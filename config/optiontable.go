@@ -57,6 +57,9 @@ func lookupOption(name string) (spec optSpec, canon string, ok bool) {
 		spec, ok = clientOptions[name]
 	}
 	if !ok {
+		spec, ok = ipv6Options[name]
+	}
+	if !ok {
 		return optSpec{}, "", false
 	}
 	if spec.alias != "" {
@@ -326,8 +329,8 @@ var pppOptions = map[string]optSpec{
 	"ipv6cp-max-terminate":    ignoredInt(""),
 	"ipv6cp-max-configure":    ignoredInt(""),
 	"ipv6cp-max-failure":      ignoredInt(""),
-	"defaultroute6":           ignored(0, ""),
-	"nodefaultroute6":         noop(0),
+	"defaultroute6":           boolOpt(func(o *PPPOptions) { o.DefaultRoute6 = true }),
+	"nodefaultroute6":         boolOpt(func(o *PPPOptions) { o.DefaultRoute6 = false }),
 	"-defaultroute6":          alias("nodefaultroute6"),
 	"defaultroute6-metric":    ignoredInt(""),
 	"ipv6-up-script":          ignored(1, ""),
@@ -499,6 +502,11 @@ func addServerAddr(c *optCtx, list *[]netip.Addr, option, s string) error {
 	if err != nil || !a.Is4() {
 		return fmt.Errorf("%q is not an IPv4 address (host names are not resolved)", s)
 	}
+	return keepLastTwo(c, list, option, a)
+}
+
+// keepLastTwo adds a to list, dropping the oldest beyond two.
+func keepLastTwo(c *optCtx, list *[]netip.Addr, option string, a netip.Addr) error {
 	if len(*list) == 2 {
 		c.warn("more than two %s options; %s is dropped and the last two are used, as in pppd", option, (*list)[0])
 		*list = (*list)[1:]

@@ -73,6 +73,11 @@ type PptpdConfig struct {
 	// accepted as sources from it ("framed-route USER PREFIX,...",
 	// repeatable): a router with a LAN behind it.
 	FramedRoutes map[string][]netip.Prefix
+	// IPv6Prefix is "ipv6-prefix PREFIX/LEN": the pool each IPv6
+	// session (+ipv6 in the options file) gets a /64 from. The first /64
+	// is the server's own; LEN is at most 63. Invalid when not given:
+	// sessions then have link-local IPv6 only.
+	IPv6Prefix netip.Prefix
 	// LogFormat is "text" (the default) or "json" ("log-format").
 	LogFormat string
 	// Limits on unauthenticated work; 0 leaves the server's default, -1
@@ -259,6 +264,23 @@ var pptpdKeys = map[string]pptpdKey{
 			}
 			c.FramedRoutes[user] = append(c.FramedRoutes[user], p)
 		}
+		return nil
+	}},
+	"ipv6-prefix": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("%q is not an IPv6 prefix such as 2001:db8:100::/56", v)
+		}
+		if p.Bits() > 63 {
+			return fmt.Errorf("%v is too small: each session takes a /64 and the server one more, so at most /63", p)
+		}
+		if p != p.Masked() {
+			return fmt.Errorf("%v has host bits set (the prefix is %v)", p, p.Masked())
+		}
+		if p.Addr().IsLinkLocalUnicast() || p.Addr().IsMulticast() {
+			return fmt.Errorf("%v is not a prefix for global or unique local addresses", p)
+		}
+		c.IPv6Prefix = p
 		return nil
 	}},
 	"tun-name": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
