@@ -12,6 +12,7 @@ import (
 	"github.com/gopptp/gopptp/internal/netcfg"
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
 	"github.com/gopptp/gopptp/pptp"
 	"github.com/gopptp/gopptp/radius"
 	"github.com/gopptp/gopptp/session"
@@ -154,6 +155,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		AuthRetries: cfg.AuthRetries,
 		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: cfg.DNS, NBNS: cfg.NBNS},
 		MPPE:        cfg.MPPE, Log: slog,
+		IPv6:        cfg.IPv6, IPV6CP: ipv6cp.Config{Local: s.iid, Random: randomIID},
 	}
 	hooks := session.Hooks{
 		Up: func(i session.Info) {

@@ -68,6 +68,7 @@ type sessionLink struct {
 	subnets []netcfg.HostRoute
 	parp    string
 	local   netip.Addr
+	v6      v6State // IPv6, when IPV6CP is up
 }
 
 func (l *sessionLink) SetFraming(acfc, pfc bool, peerMRU int) {

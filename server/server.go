@@ -25,6 +25,7 @@ import (
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/auth"
 	"github.com/gopptp/gopptp/ppp/ccp"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
 	"github.com/gopptp/gopptp/radius"
 )
 
@@ -52,6 +53,12 @@ type Config struct {
 	MPPE     ccp.Config
 	DNS      [2]netip.Addr
 	NBNS     [2]netip.Addr
+	// IPv6 runs IPV6CP with every peer (pppd's +ipv6). Pool6, when set,
+	// gives each IPv6 session a /64 (pptpd.conf's ipv6-prefix), announced
+	// in router advertisements with DNS6 (ms-dns6) as RDNSS.
+	IPv6     bool
+	Pool6    *Pool6
+	DNS6     []netip.Addr
 	Verifier auth.Verifier
 	ProxyARP bool
 	// AuthRetries is how many more MS-CHAP attempts a peer gets after a
@@ -114,6 +121,9 @@ type Server struct {
 	dae     atomic.Pointer[radius.DAEServer]
 	started time.Time
 	count   counters
+	// iid is our IPv6 interface identifier, the same for every session:
+	// the server's link-local address on the shared TUN device.
+	iid ipv6cp.ID
 
 	mu       sync.Mutex
 	sessions map[uint16]*call
@@ -176,7 +186,7 @@ func New(cfg Config) (*Server, error) {
 	rand.Read(seed[:])
 	s := &Server{cfg: cfg, log: cfg.Log, ids: newCallIDs(binary.BigEndian.Uint16(seed[:])),
 		guard: newGuard(cfg.Defense), started: time.Now(),
-		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}}
+		sessions: map[uint16]*call{}, locals: map[netip.Addr]int{}, iid: randomIID()}
 	s.count.setup = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "pptp_session_setup_seconds",
 		Help:    "Time from Outgoing-Call-Request to IP flowing (LCP, authentication, CCP, IPCP).",
@@ -229,6 +239,15 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	cfg.Listen, cfg.TUNName, cfg.Log = s.cfg.Listen, s.cfg.TUNName, s.cfg.Log
+	if old := s.conf().Pool6; old != nil && cfg.Pool6 != nil {
+		if old.Prefix() == cfg.Pool6.Prefix() {
+			cfg.Pool6 = old // sessions keep their /64s, new ones avoid them
+		} else {
+			for _, q := range old.InUse() {
+				cfg.Pool6.Claim(q)
+			}
+		}
+	}
 	s.mu.Lock()
 	for _, cl := range s.sessions {
 		cl.claimMu.Lock()
@@ -305,6 +324,9 @@ func (s *Server) Run(parent context.Context) error {
 		"auth", fmt.Sprint(s.cfg.Auth), "mppe", describeMPPE(s.cfg.MPPE), "max_sessions", s.cfg.MaxSessions)
 	if !netcfg.ForwardingEnabled() {
 		s.log.Info("IP forwarding is off on this host: clients reach the server only, not the networks behind it (sysctl net.ipv4.ip_forward=1)")
+	}
+	if s.cfg.Pool6 != nil && !netcfg.Forwarding6Enabled() {
+		s.log.Info("IPv6 forwarding is off on this host: IPv6 clients reach the server only (sysctl net.ipv6.conf.all.forwarding=1)")
 	}
 	for {
 		nc, err := ln.Accept()

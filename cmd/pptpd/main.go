@@ -311,6 +311,17 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 		pool.AddNamed(name, l)
 	}
 	cfg.FramedRoutes = pc.FramedRoutes
+	cfg.IPv6, cfg.DNS6 = opts.IPv6, opts.MSDNS6
+	switch {
+	case pc.IPv6Prefix.IsValid() && opts.IPv6:
+		if cfg.Pool6, err = server.NewPool6(pc.IPv6Prefix); err != nil {
+			return server.Config{}, err
+		}
+	case pc.IPv6Prefix.IsValid():
+		log.Warn("ipv6-prefix is ignored without +ipv6 in the options file")
+	case opts.IPv6:
+		log.Info("+ipv6 without ipv6-prefix in pptpd.conf: sessions get IPv6 link-local addresses only")
+	}
 	cfg.IdleTimeout = time.Duration(opts.Idle) * time.Second
 	cfg.MaxConnect = time.Duration(opts.MaxConnect) * time.Second
 	if cfg.RADIUS, err = radiusConfig(opts, log); err != nil {

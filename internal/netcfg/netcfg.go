@@ -66,22 +66,35 @@ func AddPointToPoint(name string, local, peer netip.Addr) error {
 	return nil
 }
 
-// AddLocal adds local/32 to interface name (the server's shared TUN holds
-// every localip in use); an address already there is not an error.
+// AddLocal adds local/32 (an IPv6 address: /128) to interface name (the
+// server's shared TUN holds every localip in use); an address already
+// there is not an error.
 func AddLocal(name string, local netip.Addr) error {
+	return AddAddr(name, netip.PrefixFrom(local, local.BitLen()))
+}
+
+// AddAddr adds the address p.Addr() with the prefix length of p to
+// interface name; an address already there is not an error. IPv6
+// addresses skip duplicate address detection: on a point-to-point link
+// whose identifiers IPV6CP made unique there is nothing to detect.
+func AddAddr(name string, p netip.Prefix) error {
 	l, err := link(name)
 	if err != nil {
 		return err
 	}
-	a := &netlink.Addr{IPNet: ipNet(local, 32)}
+	local := p.Addr()
+	a := &netlink.Addr{IPNet: ipNet(local, p.Bits())}
+	if local.Is6() {
+		a.Flags = syscall.IFA_F_NODAD
+	}
 	if err := netlink.AddrAdd(l, a); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("add address %v to %s: %w", local, name, err)
 	}
 	return nil
 }
 
-// HostRoute is a route to a tunnel peer through a device: a /32, or the
-// subnet behind the peer when Bits is set.
+// HostRoute is a route to a tunnel peer through a device: a /32 (/128),
+// or the subnet behind the peer when Bits is set.
 type HostRoute struct {
 	Dev  string
 	Dst  netip.Addr
@@ -92,7 +105,7 @@ type HostRoute struct {
 
 func (r HostRoute) prefix() netip.Prefix {
 	if r.Bits == 0 {
-		return netip.PrefixFrom(r.Dst, 32)
+		return netip.PrefixFrom(r.Dst, r.Dst.BitLen())
 	}
 	return netip.PrefixFrom(r.Dst, r.Bits).Masked()
 }
@@ -104,6 +117,9 @@ func (r HostRoute) netlink() (*netlink.Route, error) {
 	}
 	p := r.prefix()
 	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(p.Addr(), p.Bits()), Scope: netlink.SCOPE_LINK, MTU: r.MTU}
+	if p.Addr().Is6() {
+		nr.Scope = netlink.SCOPE_UNIVERSE // IPv6 routes have no scope
+	}
 	if r.Src.IsValid() {
 		nr.Src = r.Src.AsSlice()
 	}
@@ -278,5 +294,70 @@ func AddDefaultRoute(dev string) (func() error, error) {
 // ForwardingEnabled reports whether the host forwards IPv4 packets.
 func ForwardingEnabled() bool {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	return err == nil && len(b) > 0 && b[0] == '1'
+}
+
+// PrepareIPv6 readies interface name for IPv6 addresses from IPV6CP and
+// router advertisements we handle ourselves: the kernel makes no
+// link-local address of its own (the one from the negotiated interface
+// identifier is added instead, as pppd does), and does not act on router
+// advertisements. Call it before the interface goes up.
+func PrepareIPv6(name string) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
+		return fmt.Errorf("%s: no automatic IPv6 link-local address: %w", name, err)
+	}
+	path := "/proc/sys/net/ipv6/conf/" + name + "/accept_ra"
+	if err := os.WriteFile(path, []byte("0"), 0); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// HasDefaultRoute6 reports whether an IPv6 default route exists.
+func HasDefaultRoute6() (bool, error) {
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Dst: nil}, netlink.RT_FILTER_DST)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rs {
+		if r.Dst == nil {
+			return true, nil
+		}
+		if ones, _ := r.Dst.Mask.Size(); ones == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// AddRoute routes p through the point-to-point device dev and returns the
+// undo; a route that exists already is an error wrapping syscall.EEXIST.
+func AddRoute(dev string, p netip.Prefix) (func() error, error) {
+	l, err := link(dev)
+	if err != nil {
+		return nil, err
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(p.Addr(), p.Bits())}
+	if p.Addr().Is4() {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	if err := netlink.RouteAdd(r); err != nil {
+		return nil, fmt.Errorf("route %v dev %s: %w", p, dev, err)
+	}
+	return func() error {
+		if err := netlink.RouteDel(r); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENODEV) {
+			return fmt.Errorf("removing route to %v: %w", p, err)
+		}
+		return nil
+	}, nil
+}
+
+// Forwarding6Enabled reports whether the host forwards IPv6 packets.
+func Forwarding6Enabled() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding")
 	return err == nil && len(b) > 0 && b[0] == '1'
 }

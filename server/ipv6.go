@@ -1,0 +1,190 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopptp/gopptp/internal/netcfg"
+	"github.com/gopptp/gopptp/nd"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
+)
+
+// IPv6 on a session (+ipv6): IPV6CP agrees on interface identifiers, the
+// server's being one identifier for the whole server (its link-local
+// address on the shared TUN device). With an ipv6-prefix pool the session
+// then gets a /64 of its own: routed to it in the kernel and the data
+// path, and announced to the peer in router advertisements (prefix with
+// the autonomous flag, so the peer forms its address from its interface
+// identifier; the link MTU; ms-dns6 as RDNSS). The server answers router
+// solicitations itself and repeats the advertisement every raInterval.
+
+// raInterval is how often the advertisement is repeated unsolicited
+// (RFC 4861's MaxRtrAdvInterval default); routerLifetime and the RDNSS
+// lifetime outlast three of them, as RFC 4861 and RFC 8106 advise.
+const (
+	raInterval     = 10 * time.Minute
+	routerLifetime = 1800 // seconds
+	rdnssLifetime  = 1800
+	// raMinGap bounds how often a peer's solicitations are answered.
+	raMinGap = 500 * time.Millisecond
+)
+
+// randomIID returns a random interface identifier with the
+// universal/local bit clear (not derived from a hardware address).
+func randomIID() ipv6cp.ID {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		if id := ipv6cp.ID(binary.BigEndian.Uint64(b[:])) &^ (1 << 57); id != 0 {
+			return id
+		}
+	}
+}
+
+// v6State is a session's IPv6 set-up, to be undone when IPV6CP goes down.
+type v6State struct {
+	prefix netip.Prefix // the session's /64, if any
+	pool   *Pool6       // where prefix came from
+	locals []netip.Addr // addresses held on the TUN device
+	route  *netcfg.HostRoute
+	timer  *time.Timer
+	// ra is what the router advertisements say, read by the receive
+	// goroutine (solicitations) and the timer; nil while down.
+	ra     atomic.Pointer[raContent]
+	lastRA atomic.Int64 // unix nanoseconds of the last advertisement sent
+}
+
+type raContent struct {
+	src netip.Addr // our link-local address on the session
+	ra  nd.RouterAdvertisement
+}
+
+// SetNetwork6 implements session.IPv6Link.
+func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
+	if !up {
+		l.ipv6Down(peer)
+		return
+	}
+	s, cfg, v := l.srv, l.cl.cfg, &l.v6
+	if cfg.Pool6 != nil {
+		p, err := cfg.Pool6.Acquire()
+		if err != nil {
+			l.log.Warn("IPv6 with link-local addresses only", "err", err)
+		} else {
+			v.prefix, v.pool = p, cfg.Pool6
+		}
+	}
+	for _, a := range []netip.Addr{local.LinkLocal(), v.serverAddr()} {
+		if !a.IsValid() {
+			continue
+		}
+		if err := s.holdLocal(a); err != nil {
+			l.log.Warn("adding the server's IPv6 address", "addr", a, "err", err)
+			continue
+		}
+		v.locals = append(v.locals, a)
+	}
+	mtu := l.mtu
+	if l.mru > 0 && l.mru < mtu {
+		mtu = l.mru
+	}
+	if v.prefix.IsValid() {
+		r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: v.prefix.Addr(), Bits: 64, Src: v.serverAddr(), MTU: mtu}
+		if err := r.Add(); err != nil {
+			l.log.Error("adding the route to the session's IPv6 prefix", "err", err)
+		} else {
+			v.route = &r
+		}
+	}
+	if err := l.Call.SetIPv6(true, uint64(peer), v.prefix); err != nil {
+		l.log.Error("IPv6 data path", "err", err)
+	}
+	rc := &raContent{src: local.LinkLocal(), ra: nd.RouterAdvertisement{
+		CurHopLimit: 64, RouterLifetime: routerLifetime, MTU: uint32(mtu)}}
+	if v.prefix.IsValid() {
+		rc.ra.Prefixes = []nd.PrefixInfo{{Prefix: v.prefix, OnLink: true, Autonomous: true,
+			ValidLifetime: nd.Infinite, PreferredLifetime: nd.Infinite}}
+		if len(cfg.DNS6) > 0 {
+			rc.ra.RDNSS, rc.ra.RDNSSLifetime = cfg.DNS6, rdnssLifetime
+		}
+	}
+	v.ra.Store(rc)
+	l.Call.SetNDHandler(l.routerMessage)
+	l.advertise(nd.AllNodes)
+	var t *time.Timer
+	t = time.AfterFunc(raInterval, func() {
+		if l.v6.ra.Load() == nil {
+			return
+		}
+		l.advertise(nd.AllNodes)
+		t.Reset(raInterval)
+	})
+	v.timer = t
+	l.log.Info("IPv6 up", "local", local.LinkLocal(), "remote", peer.LinkLocal(), "prefix", v.prefix)
+}
+
+func (v *v6State) serverAddr() netip.Addr {
+	if v.pool == nil {
+		return netip.Addr{}
+	}
+	return v.pool.Server6Addr()
+}
+
+func (l *sessionLink) ipv6Down(peer ipv6cp.ID) {
+	v := &l.v6
+	v.ra.Store(nil)
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+	l.Call.SetNDHandler(nil)
+	l.Call.SetIPv6(false, uint64(peer), v.prefix)
+	if v.route != nil {
+		if err := v.route.Del(); err != nil {
+			l.log.Warn("removing route", "err", err)
+		}
+		v.route = nil
+	}
+	if v.pool != nil {
+		v.pool.Release(v.prefix)
+	}
+	for _, a := range v.locals {
+		l.srv.releaseLocal(a)
+	}
+	v.prefix, v.pool, v.locals = netip.Prefix{}, nil, nil
+}
+
+// routerMessage answers the peer's router solicitations (the data path's
+// receive goroutine calls it; it must not block).
+func (l *sessionLink) routerMessage(ip []byte) {
+	m, err := nd.Parse(ip)
+	if err != nil || m.Type != nd.TypeRouterSolicitation {
+		return
+	}
+	dst := nd.AllNodes
+	if m.Src.IsLinkLocalUnicast() {
+		dst = m.Src
+	}
+	l.advertise(dst)
+}
+
+// advertise sends a router advertisement to dst, at most one per raMinGap
+// so that a peer's solicitations cannot make us send more than it does.
+func (l *sessionLink) advertise(dst netip.Addr) {
+	rc := l.v6.ra.Load()
+	if rc == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := l.v6.lastRA.Load()
+	if now-last < int64(raMinGap) || !l.v6.lastRA.CompareAndSwap(last, now) {
+		return
+	}
+	pkt := nd.AppendRouterAdvertisement(nil, rc.src, dst, &rc.ra)
+	if err := l.Call.SendLocalIP(pkt); err != nil {
+		l.log.Debug("router advertisement not sent", "err", err)
+	}
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestPool6(t *testing.T) {
+	p, err := NewPool6(netip.MustParsePrefix("2001:db8:100::/62"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Server6Addr(); a != netip.MustParseAddr("2001:db8:100::1") {
+		t.Errorf("server address %v", a)
+	}
+	// Three /64s for sessions: the first is the server's.
+	var got []netip.Prefix
+	for range 3 {
+		q, err := p.Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, q)
+	}
+	want := []string{"2001:db8:100:1::/64", "2001:db8:100:2::/64", "2001:db8:100:3::/64"}
+	for i, q := range got {
+		if q.String() != want[i] {
+			t.Errorf("lease %d: %v, want %s", i, q, want[i])
+		}
+	}
+	if _, err := p.Acquire(); err != ErrPool6Exhausted {
+		t.Errorf("fourth lease: %v", err)
+	}
+	// Released ones come back; ones outside the pool, or the server's,
+	// are ignored.
+	p.Release(got[1])
+	p.Release(netip.MustParsePrefix("2001:db8:100::/64"))
+	p.Release(netip.MustParsePrefix("2001:db8:200:1::/64"))
+	if q, err := p.Acquire(); err != nil || q != got[1] {
+		t.Errorf("after release: %v %v", q, err)
+	}
+	// A new pool over the same prefix takes the leases over (reload).
+	n, _ := NewPool6(netip.MustParsePrefix("2001:db8:100::/62"))
+	for _, q := range p.InUse() {
+		n.Claim(q)
+	}
+	if _, err := n.Acquire(); err != ErrPool6Exhausted {
+		t.Errorf("claimed pool handed out a /64 in use: %v", err)
+	}
+	for _, bad := range []string{"2001:db8::/64", "10.0.0.0/8"} {
+		if _, err := NewPool6(netip.MustParsePrefix(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	// A huge pool is bounded, and still works.
+	big, err := NewPool6(netip.MustParsePrefix("2001:db8::/32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err := big.Acquire(); err != nil || q.String() != "2001:db8:0:1::/64" {
+		t.Errorf("big pool: %v %v", q, err)
+	}
+}
