@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ import (
 	"github.com/gopptp/gopptp/ppp"
 	"github.com/gopptp/gopptp/ppp/ccp"
 	"github.com/gopptp/gopptp/ppp/ipcp"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
 	"github.com/gopptp/gopptp/pptp"
 	"github.com/gopptp/gopptp/proxy"
 	"github.com/gopptp/gopptp/session"
@@ -94,8 +96,14 @@ type Config struct {
 	DefaultRoute, ReplaceDefaultRoute bool
 	// Routes are networks routed through the tunnel (our "route").
 	Routes []netip.Prefix
+	// IPv6 is pppd's +ipv6: negotiate IPV6CP, and configure the
+	// addresses and routes the server's router advertisements give.
+	// DefaultRoute6 is pppd's defaultroute6 (with ReplaceDefaultRoute
+	// as for IPv4).
+	IPv6, DefaultRoute6 bool
 	// UsePeerDNS is pppd's usepeerdns: ask for the server's DNS servers
-	// and put them to use as DNS says.
+	// (IPCP's, and with IPv6 the advertisement's RDNSS) and put them to
+	// use as DNS says.
 	UsePeerDNS bool
 	DNS        DNSConfig
 	// Scripts are the ip-up and ip-down scripts.
@@ -408,6 +416,11 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 			gs.Close()
 			return false, fail(ExitFatal, "%v", err)
 		}
+		if c.cfg.IPv6 {
+			if err := netcfg.PrepareIPv6(c.cfg.IfName); err != nil {
+				log.Warn("IPv6", "err", err)
+			}
+		}
 	}
 	engine := datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, DefaultCall: true, Log: log})
 	ectx, ecancel := context.WithCancel(context.Background())
@@ -423,7 +436,7 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 		return false, fail(ExitFatal, "%v", err)
 	}
 	c.track.callPlaced(dp)
-	link := &clientLink{Call: dp, c: c, log: log, server: srv.Addr(), mtu: mtu, virtual: c.cfg.proxyMode()}
+	link := &clientLink{Call: dp, c: c, log: log, server: srv.Addr(), mtu: mtu, virtual: c.cfg.proxyMode(), v6: newV6Link()}
 	scfg := session.Config{
 		Role: session.Client, MRU: mru, EchoInterval: c.cfg.EchoInterval, EchoFailure: c.cfg.EchoFailure,
 		FSM: c.cfg.FSM, Accept: c.cfg.Accept, User: c.cfg.User, Password: c.cfg.Password,
@@ -431,6 +444,8 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 		// so rootless mode always asks for them.
 		IPCP: ipcp.Config{Local: c.cfg.LocalIP, Peer: c.cfg.RemoteIP, RequestDNS: c.cfg.UsePeerDNS || c.cfg.proxyMode()},
 		MPPE: c.cfg.MPPE, Log: log, SetupTimeout: 60 * time.Second,
+		// The rootless mode's user-space stack is IPv4 only.
+		IPv6: c.cfg.IPv6 && !c.cfg.proxyMode(), IPV6CP: ipv6cp.Config{Local: randomIID(), Random: randomIID},
 	}
 	var authFailed atomic.Bool
 	upc := make(chan session.Info, 1)
@@ -525,6 +540,13 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 		<-sessDone
 	}
 
+	// IPv6: router solicitations until an advertisement comes, and what
+	// the advertisements set up.
+	var (
+		rsTimer <-chan time.Time
+		rsSent  int
+		v6      v6Up
+	)
 	var (
 		runErr error
 		up     *upState
@@ -547,6 +569,24 @@ loop:
 				stopSession("user-space stack failed")
 				runErr = fail(ExitFatal, "cannot start the user-space network stack")
 				break loop
+			}
+			if len(v6.dns) > 0 {
+				c.addDNS6(log, up, v6.dns)
+			}
+		case <-link.v6.solicit:
+			rsSent = 0
+			rsTimer = time.After(rsDelays[0])
+		case <-rsTimer:
+			link.solicitRouter()
+			if rsSent++; rsSent < len(rsDelays) {
+				rsTimer = time.After(rsDelays[rsSent])
+			} else {
+				rsTimer = nil
+			}
+		case ra := <-link.v6.ra:
+			rsTimer = nil
+			if dns := link.routerAdvertised(log, &v6, ra); dns != nil && up != nil {
+				c.addDNS6(log, up, dns)
 			}
 		case err := <-sessDone:
 			runErr = c.sessionError(err, authFailed.Load(), dp)
@@ -640,6 +680,24 @@ func (c *Client) sessionUp(log *slog.Logger, prev *upState, i session.Info, link
 	}
 	c.upOnce.Do(func() { close(c.Up) })
 	return up
+}
+
+// addDNS6 puts the IPv6 DNS servers of a router advertisement to use
+// after IPCP's (usepeerdns).
+func (c *Client) addDNS6(log *slog.Logger, up *upState, dns6 []netip.Addr) {
+	if !c.cfg.UsePeerDNS || up.proxies != nil {
+		return
+	}
+	all := append(slices.Clone(up.info.DNS), dns6...)
+	if up.dns == nil {
+		up.dns = c.applyDNS(log, all)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := up.dns.apply(ctx, all); err != nil {
+		log.Warn("usepeerdns", "err", err)
+	}
 }
 
 // applyDNS puts the server's DNS servers to use and returns how to take
@@ -852,6 +910,8 @@ type clientLink struct {
 	undo      []func() error
 	installed []string
 	configed  bool
+
+	v6 v6Link
 }
 
 func (l *clientLink) SetFraming(acfc, pfc bool, peerMRU int) {
@@ -898,7 +958,8 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 			replace: cfg.ReplaceDefaultRoute, prefixes: cfg.Routes}
 		undo, installed := plan.install(l.log)
 		l.mu.Lock()
-		l.undo, l.installed = undo, installed
+		// Appended: IPv6 may have put its default route here first.
+		l.undo, l.installed = append(l.undo, undo...), append(l.installed, installed...)
 		l.mu.Unlock()
 	}
 	l.Call.SetNetwork(true, local, peer)

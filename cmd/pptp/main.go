@@ -62,6 +62,9 @@ Routes and DNS:
                            repeatable (a split tunnel)
   usepeerdns               use the server's DNS servers (systemd-resolved
                            or resolv.conf, restored on exit)
+  +ipv6                    IPv6 too (IPV6CP, then the server's router
+                           advertisement gives the address)
+  defaultroute6            with +ipv6: an IPv6 default route through the tunnel
   resolv-conf PATH         the file usepeerdns rewrites (/etc/resolv.conf)
 Reconnecting and scripts:
   persist                  connect again when the link drops
@@ -324,6 +327,8 @@ func clientConfig(inv *invocation, log *slog.Logger) (client.Config, error) {
 		ReplaceDefaultRoute: o.ReplaceDefaultRoute,
 		Routes:              o.Client.Routes,
 		UsePeerDNS:          o.UsePeerDNS,
+		IPv6:                o.IPv6,
+		DefaultRoute6:       o.DefaultRoute6,
 		DNS:                 dns,
 		Scripts: client.Scripts{Up: up, Down: down, IPParam: o.IPParam, LinkName: o.LinkName,
 			PeerName: peer, CallFile: inv.callName, UsePeerDNS: o.UsePeerDNS},

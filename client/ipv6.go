@@ -1,0 +1,206 @@
+package client
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gopptp/gopptp/internal/netcfg"
+	"github.com/gopptp/gopptp/nd"
+	"github.com/gopptp/gopptp/ppp/ipv6cp"
+)
+
+// IPv6 on the client (+ipv6): IPV6CP gives the interface its link-local
+// address from the negotiated interface identifier, as pppd does, and the
+// kernel makes none of its own. The client then solicits a router
+// advertisement and acts on it itself (the kernel's accept_ra is off on
+// the interface): an autonomous /64 prefix becomes the address
+// prefix + interface identifier, defaultroute6 adds a default route
+// through the link, and with usepeerdns the RDNSS servers join the DNS
+// servers from IPCP.
+
+// rsDelays are the waits before each router solicitation while no
+// advertisement has come (RFC 4861 allows three, 4 s apart; a PPP link
+// has no reason to make the user wait that long).
+var rsDelays = []time.Duration{0, time.Second, 3 * time.Second}
+
+func randomIID() ipv6cp.ID {
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		if id := ipv6cp.ID(binary.BigEndian.Uint64(b[:])) &^ (1 << 57); id != 0 {
+			return id
+		}
+	}
+}
+
+// v6Link is the IPv6 half of a clientLink.
+type v6Link struct {
+	mu          sync.Mutex
+	up          bool
+	local, peer ipv6cp.ID
+	// ra receives the advertisements the peer sends, parsed, for the
+	// connection loop; the newest wins when it is behind.
+	ra chan nd.RouterAdvertisement
+	// solicit tells the connection loop that IPV6CP came up.
+	solicit chan struct{}
+}
+
+func newV6Link() v6Link {
+	return v6Link{ra: make(chan nd.RouterAdvertisement, 1), solicit: make(chan struct{}, 1)}
+}
+
+// SetNetwork6 implements session.IPv6Link: it runs on the session
+// goroutine.
+func (l *clientLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
+	if !up {
+		l.v6.mu.Lock()
+		l.v6.up = false
+		l.v6.mu.Unlock()
+		l.Call.SetNDHandler(nil)
+		l.Call.SetIPv6(false, uint64(peer), netip.Prefix{})
+		return
+	}
+	ifname := l.c.cfg.IfName
+	// IPV6CP may come up before IPCP: the interface must be up for the
+	// link-local address to be usable.
+	if err := netcfg.Up(ifname, proxyMTU(l.mtu, l.peerMRU())); err != nil {
+		l.log.Error("configuring interface", "err", err)
+	}
+	if err := netcfg.AddAddr(ifname, netip.PrefixFrom(local.LinkLocal(), 64)); err != nil {
+		l.log.Error("configuring interface", "err", err)
+	}
+	l.v6.mu.Lock()
+	l.v6.up, l.v6.local, l.v6.peer = true, local, peer
+	l.v6.mu.Unlock()
+	l.Call.SetNDHandler(l.routerMessage)
+	l.Call.SetIPv6(true, uint64(peer), netip.Prefix{})
+	l.log.Info(fmt.Sprintf("local  LL address %v", local.LinkLocal()))
+	l.log.Info(fmt.Sprintf("remote LL address %v", peer.LinkLocal()))
+	select {
+	case l.v6.solicit <- struct{}{}:
+	default:
+	}
+}
+
+// routerMessage takes the peer's advertisements off the data path's
+// receive goroutine; it never blocks.
+func (l *clientLink) routerMessage(ip []byte) {
+	m, err := nd.Parse(ip)
+	if err != nil || m.Type != nd.TypeRouterAdvertisement {
+		return
+	}
+	for {
+		select {
+		case l.v6.ra <- m.RA:
+			return
+		default:
+		}
+		select {
+		case <-l.v6.ra: // drop the older one
+		default:
+		}
+	}
+}
+
+// solicitRouter sends a router solicitation from our link-local address.
+func (l *clientLink) solicitRouter() {
+	l.v6.mu.Lock()
+	up, local := l.v6.up, l.v6.local
+	l.v6.mu.Unlock()
+	if !up {
+		return
+	}
+	if err := l.Call.SendLocalIP(nd.AppendRouterSolicitation(nil, local.LinkLocal(), nd.AllRouters)); err != nil {
+		l.log.Debug("router solicitation not sent", "err", err)
+	}
+}
+
+// v6Up is what an advertisement set up on the client, to keep it from
+// being done twice.
+type v6Up struct {
+	addrs    []netip.Prefix
+	defRoute bool
+	dns      []netip.Addr
+}
+
+// routerAdvertised acts on an advertisement (connection loop): addresses
+// from autonomous /64 prefixes, the default route, and the DNS servers it
+// returns when they are new.
+func (l *clientLink) routerAdvertised(log *slog.Logger, st *v6Up, ra nd.RouterAdvertisement) (newDNS []netip.Addr) {
+	cfg := l.c.cfg
+	l.v6.mu.Lock()
+	up, local := l.v6.up, l.v6.local
+	l.v6.mu.Unlock()
+	if !up {
+		return nil
+	}
+	for _, p := range ra.Prefixes {
+		// SLAAC needs a /64 (RFC 4862 5.5.3 with RFC 7136's 64-bit
+		// identifiers) that may be used for addresses.
+		if !p.Autonomous || p.Prefix.Bits() != 64 || p.ValidLifetime == 0 || p.Prefix.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		a := p.Prefix.Addr().As16()
+		binary.BigEndian.PutUint64(a[8:], uint64(local))
+		addr := netip.PrefixFrom(netip.AddrFrom16(a), 64)
+		if slices.Contains(st.addrs, addr) {
+			continue
+		}
+		if err := netcfg.AddAddr(cfg.IfName, addr); err != nil {
+			log.Error("IPv6 address from the router advertisement", "err", err)
+			continue
+		}
+		st.addrs = append(st.addrs, addr)
+		log.Info(fmt.Sprintf("global IPv6 address %v", addr.Addr()), "prefix", p.Prefix)
+	}
+	if cfg.DefaultRoute6 && ra.RouterLifetime > 0 && !st.defRoute {
+		st.defRoute = true
+		l.addDefaultRoute6(log)
+	}
+	if cfg.UsePeerDNS && len(ra.RDNSS) > 0 && !slices.Equal(ra.RDNSS, st.dns) {
+		st.dns = slices.Clone(ra.RDNSS)
+		for _, d := range ra.RDNSS {
+			log.Info(fmt.Sprintf("IPv6 DNS address %v", d))
+		}
+		return st.dns
+	}
+	return nil
+}
+
+// addDefaultRoute6 is defaultroute for IPv6: a default route through the
+// link when the host has none; with replacedefaultroute, ::/1 and 8000::/1
+// instead, which win over an existing default route without removing it.
+func (l *clientLink) addDefaultRoute6(log *slog.Logger) {
+	cfg := l.c.cfg
+	var routes []netip.Prefix
+	switch has, err := netcfg.HasDefaultRoute6(); {
+	case err != nil:
+		log.Warn("defaultroute6", "err", err)
+		return
+	case cfg.ReplaceDefaultRoute:
+		routes = []netip.Prefix{netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1")}
+	case has:
+		log.Warn("not replacing the existing IPv6 default route (add replacedefaultroute)")
+		return
+	default:
+		routes = []netip.Prefix{netip.MustParsePrefix("::/0")}
+	}
+	for _, r := range routes {
+		undo, err := netcfg.AddRoute(cfg.IfName, r)
+		if err != nil {
+			log.Warn("defaultroute6", "err", err)
+			continue
+		}
+		l.mu.Lock()
+		l.undo = append(l.undo, undo)
+		l.installed = append(l.installed, r.String())
+		l.mu.Unlock()
+	}
+	log.Info("IPv6 default route set through " + cfg.IfName)
+}
