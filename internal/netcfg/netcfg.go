@@ -14,6 +14,21 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// onOwnStack runs f on a goroutine of its own and waits for it; the
+// functions a session calls while it comes up or goes down go through it.
+// The netlink package receives every answer into a 64 KiB array on the
+// stack: on the caller's goroutine that grows the stack to 128 KiB, and a
+// long-lived goroutine (a session's, a control connection's) keeps a grown
+// stack for many GC cycles, since the runtime halves a stack at most once
+// per cycle; with thousands of sessions that is gigabytes. A goroutine that
+// ends gives its stack back at once, for the cost of a goroutine start
+// next to a netlink round trip.
+func onOwnStack(f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	return <-done
+}
+
 func link(name string) (netlink.Link, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
@@ -127,7 +142,9 @@ func (r HostRoute) netlink() (*netlink.Route, error) {
 }
 
 // Add installs the route, replacing one to the same destination.
-func (r HostRoute) Add() error {
+func (r HostRoute) Add() error { return onOwnStack(r.add) }
+
+func (r HostRoute) add() error {
 	nr, err := r.netlink()
 	if err != nil {
 		return err
@@ -139,7 +156,9 @@ func (r HostRoute) Add() error {
 }
 
 // Del removes the route; a route already gone is not an error.
-func (r HostRoute) Del() error {
+func (r HostRoute) Del() error { return onOwnStack(r.del) }
+
+func (r HostRoute) del() error {
 	nr, err := r.netlink()
 	if err != nil {
 		return err
@@ -154,7 +173,15 @@ func (r HostRoute) Del() error {
 // so that hosts on that LAN reach a tunnel peer with a LAN address
 // (pppd's proxyarp). It returns the interface used, or "" when no
 // interface's subnet holds addr.
-func ProxyARP(addr netip.Addr, except string) (string, error) {
+func ProxyARP(addr netip.Addr, except string) (dev string, err error) {
+	err = onOwnStack(func() (err error) {
+		dev, err = proxyARP(addr, except)
+		return err
+	})
+	return dev, err
+}
+
+func proxyARP(addr netip.Addr, except string) (string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return "", err
@@ -183,6 +210,10 @@ func ProxyARP(addr netip.Addr, except string) (string, error) {
 
 // DelProxyARP removes a proxy ARP entry made by ProxyARP.
 func DelProxyARP(addr netip.Addr, dev string) error {
+	return onOwnStack(func() error { return delProxyARP(addr, dev) })
+}
+
+func delProxyARP(addr netip.Addr, dev string) error {
 	l, err := link(dev)
 	if err != nil {
 		return err
@@ -196,16 +227,20 @@ func DelProxyARP(addr netip.Addr, dev string) error {
 
 // LinkMTU returns the MTU of the interface the host would use to reach
 // dst.
-func LinkMTU(dst netip.Addr) (int, error) {
-	g, err := RouteTo(dst)
-	if err != nil {
-		return 0, err
-	}
-	l, err := link(g.Dev)
-	if err != nil {
-		return 0, err
-	}
-	return l.Attrs().MTU, nil
+func LinkMTU(dst netip.Addr) (mtu int, err error) {
+	err = onOwnStack(func() error {
+		rs, err := netlink.RouteGet(dst.AsSlice())
+		if err != nil || len(rs) == 0 {
+			return fmt.Errorf("no route to %v: %w", dst, err)
+		}
+		l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+		if err != nil {
+			return fmt.Errorf("interface of the route to %v: %w", dst, err)
+		}
+		mtu = l.Attrs().MTU
+		return nil
+	})
+	return mtu, err
 }
 
 // Gateway describes how the host reaches an address now.
@@ -298,10 +333,10 @@ func ForwardingEnabled() bool {
 }
 
 // PrepareIPv6 readies interface name for IPv6 addresses from IPV6CP and
-// router advertisements we handle ourselves: the kernel makes no
-// link-local address of its own (the one from the negotiated interface
-// identifier is added instead, as pppd does), and does not act on router
-// advertisements. Call it before the interface goes up.
+// router advertisements we handle ourselves, and turns IPv6 on for it
+// (datapath.OpenTUN turns it off): the kernel makes no link-local address
+// of its own (the one from the negotiated interface identifier is added
+// instead, as pppd does), and does not act on router advertisements.
 func PrepareIPv6(name string) error {
 	l, err := link(name)
 	if err != nil {
@@ -310,9 +345,10 @@ func PrepareIPv6(name string) error {
 	if err := netlink.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
 		return fmt.Errorf("%s: no automatic IPv6 link-local address: %w", name, err)
 	}
-	path := "/proc/sys/net/ipv6/conf/" + name + "/accept_ra"
-	if err := os.WriteFile(path, []byte("0"), 0); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	for _, kv := range [][2]string{{"accept_ra", "0"}, {"disable_ipv6", "0"}} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/"+kv[0], []byte(kv[1]), 0); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -336,7 +372,18 @@ func HasDefaultRoute6() (bool, error) {
 
 // AddRoute routes p through the point-to-point device dev and returns the
 // undo; a route that exists already is an error wrapping syscall.EEXIST.
-func AddRoute(dev string, p netip.Prefix) (func() error, error) {
+func AddRoute(dev string, p netip.Prefix) (undo func() error, err error) {
+	err = onOwnStack(func() (err error) {
+		undo, err = addRoute(dev, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return onOwnStack(undo) }, nil
+}
+
+func addRoute(dev string, p netip.Prefix) (func() error, error) {
 	l, err := link(dev)
 	if err != nil {
 		return nil, err
