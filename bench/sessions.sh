@@ -39,6 +39,9 @@
 #
 # Needs root, iproute2 and Go. Nothing leaves the two namespaces.
 set -euo pipefail
+# Everything below is one compound command, which bash reads whole before
+# running it: editing this file while a run is going cannot break that run.
+{
 
 N=${N:-10000}
 HOLD=${HOLD:-5m}
@@ -245,3 +248,4 @@ if [ -n "$MLAST" ]; then
 	printf '%s\n' "$MLAST" | sed 's/^/    /'
 fi
 exit $LRC
+}
