@@ -69,6 +69,11 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 		return
 	}
 	s, cfg, v := l.srv, l.cl.cfg, &l.v6
+	s.ipv6Once.Do(func() {
+		if err := netcfg.PrepareIPv6(s.cfg.TUNName); err != nil {
+			l.log.Error("turning IPv6 on", "err", err)
+		}
+	})
 	if cfg.Pool6 != nil {
 		p, err := cfg.Pool6.Acquire()
 		if err != nil {

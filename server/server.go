@@ -124,6 +124,9 @@ type Server struct {
 	// iid is our IPv6 interface identifier, the same for every session:
 	// the server's link-local address on the shared TUN device.
 	iid ipv6cp.ID
+	// ipv6Once turns IPv6 on for the TUN device when the first IPv6
+	// session comes up.
+	ipv6Once sync.Once
 
 	mu       sync.Mutex
 	sessions map[uint16]*call

@@ -372,15 +372,17 @@ func HasDefaultRoute6() (bool, error) {
 
 // AddRoute routes p through the point-to-point device dev and returns the
 // undo; a route that exists already is an error wrapping syscall.EEXIST.
-func AddRoute(dev string, p netip.Prefix) (undo func() error, err error) {
-	err = onOwnStack(func() (err error) {
-		undo, err = addRoute(dev, p)
+func AddRoute(dev string, p netip.Prefix) (func() error, error) {
+	var del func() error
+	err := onOwnStack(func() (err error) {
+		del, err = addRoute(dev, p)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return func() error { return onOwnStack(undo) }, nil
+	// del, not a named result: the closure returned must not call itself.
+	return func() error { return onOwnStack(del) }, nil
 }
 
 func addRoute(dev string, p netip.Prefix) (func() error, error) {
