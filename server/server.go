@@ -48,11 +48,11 @@ type Config struct {
 	MTU int
 	MRU int
 
-	Name     string // our CHAP name (pppd's name)
-	Auth     []ppp.AuthMethod
-	MPPE     ccp.Config
-	DNS      [2]netip.Addr
-	NBNS     [2]netip.Addr
+	Name string // our CHAP name (pppd's name)
+	Auth []ppp.AuthMethod
+	MPPE ccp.Config
+	DNS  [2]netip.Addr
+	NBNS [2]netip.Addr
 	// IPv6 runs IPV6CP with every peer (pppd's +ipv6). Pool6, when set,
 	// gives each IPv6 session a /64 (pptpd.conf's ipv6-prefix), announced
 	// in router advertisements with DNS6 (ms-dns6) as RDNSS.
