@@ -155,8 +155,8 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 		AuthRetries: cfg.AuthRetries,
 		IPCP:        ipcp.Config{Local: cl.lease.Local, Peer: cl.lease.Remote, DNS: cfg.DNS, NBNS: cfg.NBNS},
 		MPPE:        cfg.MPPE, Log: slog,
-		IPv6:        cfg.IPv6,
-		IPV6CP:      ipv6cp.Config{Local: s.iid, Random: randomIID},
+		IPv6:   cfg.IPv6,
+		IPV6CP: ipv6cp.Config{Local: s.iid, Random: randomIID},
 	}
 	hooks := session.Hooks{
 		Up: func(i session.Info) {
