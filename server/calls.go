@@ -67,7 +67,7 @@ func (s *Server) unadmit(cl *call) {
 // startCall answers an Outgoing-Call-Request (the usual direction: the
 // client, as PNS, asks us, the PAC, to place a call). It returns nil when
 // the call was refused.
-func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger) *call {
+func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingCallRequest, peer netip.Addr, log *slog.Logger, ended func(*call)) *call {
 	cl, code, busy, why := s.admit(rq.CallID, peer)
 	if cl == nil {
 		res := pptp.OutgoingGeneralError
@@ -92,7 +92,7 @@ func (s *Server) startCall(ctx context.Context, c *pptp.Conn, rq *pptp.OutgoingC
 		s.releaseCall(cl)
 		return nil
 	}
-	s.run(ctx, cl)
+	s.run(ctx, cl, ended)
 	return cl
 }
 
@@ -119,12 +119,12 @@ func (s *Server) acceptIncoming(c *pptp.Conn, rq *pptp.IncomingCallRequest, peer
 
 // connectIncoming starts the session of an accepted incoming call; the
 // peer's receive window comes with its Incoming-Call-Connected.
-func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.IncomingCallConnected, peer netip.Addr, log *slog.Logger) error {
+func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.IncomingCallConnected, peer netip.Addr, log *slog.Logger, ended func(*call)) error {
 	if err := s.launch(cl, peer, m.RecvWindowSize, log); err != nil {
 		s.unadmit(cl)
 		return err
 	}
-	s.run(ctx, cl)
+	s.run(ctx, cl, ended)
 	return nil
 }
 
@@ -193,13 +193,18 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 	return nil
 }
 
-// run starts a launched call's session.
-func (s *Server) run(ctx context.Context, cl *call) {
+// run starts a launched call's session. When it ends, its result goes to
+// cl.done and then ended(cl) runs, on the session's goroutine: neither the
+// session nor its end costs a goroutine while the session is idle.
+func (s *Server) run(ctx context.Context, cl *call, ended func(*call)) {
 	// The session outlives the server's context: on shutdown it still
 	// terminates LCP with its peer, and is cancelled only if that stalls.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cl.cancel = cancel
-	go func() { cl.done <- cl.sess.Run(sctx) }()
+	cl.sess.Start(sctx, func(err error) {
+		cl.done <- err
+		ended(cl)
+	})
 }
 
 // settled takes a call out of the count of sessions negotiating, once.

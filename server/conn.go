@@ -47,13 +47,22 @@ type call struct {
 	timers callTimers
 }
 
-type readResult struct {
-	m   pptp.Message
-	err error
-}
-
 // serveConn runs one control connection (PAC side).
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	if cc := s.establish(ctx, nc); cc != nil {
+		defer cc.c.Close()
+		cc.serve()
+	}
+}
+
+// establish admits a control connection and answers its
+// Start-Control-Connection-Request; it returns nil, the connection closed,
+// when that fails. It is a function of its own so that its frame is off
+// the stack of the goroutine that then waits on the connection for as long
+// as the session lasts.
+//
+//go:noinline
+func (s *Server) establish(ctx context.Context, nc net.Conn) *ctrl {
 	peerAP, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	peer := peerAP.Addr().Unmap()
 	log := s.log.With("peer", peer.String())
@@ -61,7 +70,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		bump(&s.count.refused, key, 1)
 		log.Debug("control connection refused", "reason", why)
 		nc.Close()
-		return
+		return nil
 	}
 	halfOpen := true
 	defer func() {
@@ -70,186 +79,257 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		}
 	}()
 	c := pptp.NewConn(nc, 0)
-	defer c.Close()
+	fail := func() *ctrl {
+		c.Close()
+		return nil
+	}
 
 	c.SetReadDeadline(time.Now().Add(s.conf().StartTimeout))
 	m, err := c.Read()
 	if err != nil {
 		log.Info("control connection closed before Start-Control-Connection-Request", "err", err)
-		return
+		return fail()
 	}
 	c.SetReadDeadline(time.Time{})
 	rq, ok := m.(*pptp.StartCtrlConnRequest)
 	if !ok {
 		log.Warn("first control message is not Start-Control-Connection-Request", "type", m.Type())
 		s.answerNotConnected(c, m)
-		return
+		return fail()
 	}
 	if rq.ProtocolVersion != pptp.ProtocolVersion {
 		c.Send(&pptp.StartCtrlConnReply{ProtocolVersion: pptp.ProtocolVersion, Result: pptp.StartVersionUnsupported})
 		log.Warn("unsupported PPTP protocol version", "version", fmt.Sprintf("%#04x", rq.ProtocolVersion))
-		return
+		return fail()
 	}
 	if err := c.Send(s.startReply(pptp.StartSuccess)); err != nil {
 		log.Info("control connection failed", "err", err)
-		return
+		return fail()
 	}
 	halfOpen = false
 	s.guard.established(peer)
 	log.Debug("control connection established", "host", rq.HostName, "vendor", rq.VendorName)
+	return &ctrl{s: s, ctx: ctx, c: c, log: log, peer: peer}
+}
 
-	kctx, kcancel := context.WithCancel(ctx)
-	defer kcancel()
-	go c.Keepalive(kctx)
+// ctrl is an established control connection. One goroutine, the one that
+// accepted it, reads and handles its messages; the goroutine of its call's
+// session reports the end of the call itself, and a shutdown of the server
+// is handled by a goroutine started only then. The echo keepalive runs on
+// a timer. An idle session thus costs two goroutines, its connection's and
+// its session's, where a goroutine per concern would cost four.
+type ctrl struct {
+	s    *Server
+	ctx  context.Context // the server's: its end shuts the connection down
+	c    *pptp.Conn
+	log  *slog.Logger
+	peer netip.Addr
 
-	msgs := make(chan readResult)
-	go func() {
-		for {
-			m, err := c.Read()
-			select {
-			case msgs <- readResult{m, err}:
-			case <-kctx.Done():
-				return
-			}
-			if err != nil && !pptp.Recoverable(err) {
-				return
-			}
-		}
-	}()
+	// mu guards what follows and serialises the handling of events (a
+	// message, the end of the call, the shutdown), so each sees the
+	// connection as the one before left it.
+	mu       sync.Mutex
+	cl       *call // the call, once placed
+	pending  *call // an incoming call waiting for its Incoming-Call-Connected
+	stopping bool  // we sent Stop-Control-Connection-Request
+	over     bool  // the reading goroutine is done with the connection
 
-	var cl *call
-	var callDone chan error
-	var pending *call // an incoming call waiting for its Incoming-Call-Connected
+	// calls counts the goroutines of sessions that may still report their
+	// end, so that serve returns only once nothing refers to cc.
+	calls sync.WaitGroup
+}
+
+// serve reads and handles messages until the connection ends.
+func (cc *ctrl) serve() {
+	stopKeepalive := cc.c.StartKeepalive()
+	defer stopKeepalive()
+	shutdownDone := make(chan struct{})
+	stopShutdown := context.AfterFunc(cc.ctx, func() {
+		defer close(shutdownDone)
+		cc.shutdown()
+	})
 	defer func() {
-		if pending != nil {
-			s.unadmit(pending)
+		if !stopShutdown() {
+			<-shutdownDone
 		}
+		cc.calls.Wait()
 	}()
-	stopping := false // we sent Stop-Control-Connection-Request
-	var stopTimer <-chan time.Time
 	for {
-		select {
-		case r := <-msgs:
-			if r.err != nil {
-				if pptp.Recoverable(r.err) {
-					log.Warn("ignoring bad control message", "err", r.err)
-					continue
-				}
-				if !stopping {
-					log.Info("control connection closed", "err", r.err)
-				}
-				s.endCall(cl, log, "control connection closed", radius.CauseLostCarrier)
-				return
+		m, err := cc.c.Read()
+		cc.mu.Lock()
+		done := cc.handle(m, err)
+		if done {
+			cc.over = true
+			if cc.pending != nil {
+				cc.s.unadmit(cc.pending)
+				cc.pending = nil
 			}
-			switch m := r.m.(type) {
-			case *pptp.OutgoingCallRequest:
-				if stopping {
-					continue
-				}
-				if cl != nil || pending != nil {
-					c.Send(&pptp.OutgoingCallReply{PeerCallID: m.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
-					log.Warn("refused a second call on one control connection")
-					continue
-				}
-				cl = s.startCall(ctx, c, m, peer, log)
-				if cl != nil {
-					callDone = cl.done
-				}
-			case *pptp.CallClearRequest:
-				if pending != nil && m.CallID == pending.peerID {
-					c.Send(&pptp.CallDisconnectNotify{CallID: pending.id, Result: pptp.DisconnectRequest})
-					s.unadmit(pending)
-					pending = nil
-					continue
-				}
-				if cl != nil && m.CallID == cl.peerID {
-					log.Debug("peer cleared the call")
-					s.endCall(cl, log, "call cleared by peer", radius.CauseUserRequest)
-					c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectRequest})
-					cl, callDone = nil, nil
-				}
-			case *pptp.StopCtrlConnRequest:
-				c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
-				s.endCall(cl, log, "control connection stopped by peer", radius.CauseUserRequest)
-				return
-			case *pptp.StopCtrlConnReply:
-				if stopping {
-					return
-				}
-			case *pptp.StartCtrlConnRequest:
-				c.Send(s.startReply(pptp.StartChannelExists))
-			case *pptp.SetLinkInfo:
-				log.Debug("Set-Link-Info", "send_accm", fmt.Sprintf("%#08x", m.SendACCM), "recv_accm", fmt.Sprintf("%#08x", m.RecvACCM))
-			case *pptp.IncomingCallRequest:
-				if stopping {
-					continue
-				}
-				if cl != nil || pending != nil {
-					c.Send(&pptp.IncomingCallReply{PeerCallID: m.CallID, Result: pptp.IncomingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
-					log.Warn("refused a second call on one control connection")
-					continue
-				}
-				pending = s.acceptIncoming(c, m, peer, log)
-			case *pptp.IncomingCallConnected:
-				if pending == nil || m.PeerCallID != pending.id {
-					log.Debug("Incoming-Call-Connected for no call we accepted", "call", m.PeerCallID)
-					continue
-				}
-				if err := s.connectIncoming(ctx, pending, m, peer, log); err != nil {
-					log.Warn("incoming call failed", "err", err)
-					c.Send(&pptp.CallDisconnectNotify{CallID: pending.id, Result: pptp.DisconnectGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
-				} else {
-					cl, callDone = pending, pending.done
-				}
-				pending = nil
-			case *pptp.CallDisconnectNotify:
-				// A PAC peer (incoming call) hangs up.
-				if cl != nil && cl.incoming && m.CallID == cl.peerID {
-					log.Debug("peer disconnected the call", "result", m.Result)
-					s.endCall(cl, log, "call disconnected by peer", radius.CauseUserRequest)
-					cl, callDone = nil, nil
-				}
-			case *pptp.IncomingCallReply:
-				// We never send Incoming-Call-Request, so there is no
-				// call for this to answer.
-				log.Debug("ignoring unexpected message", "type", m.Type())
-			default:
-				log.Debug("ignoring unexpected message", "type", m.Type())
-			}
-		case err := <-callDone:
-			reason := s.callEnded(cl, err, log)
-			if cl.incoming {
-				c.Send(&pptp.CallClearRequest{CallID: cl.id})
-			} else {
-				c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: reason})
-			}
-			cl, callDone = nil, nil
-			// One call per control connection, as poptop: close it.
-			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopNone})
-			stopping = true
-			stopTimer = time.After(3 * time.Second)
-		case <-stopTimer:
-			return
-		case <-ctx.Done():
-			if cl != nil {
-				cl.setCause(radius.CauseAdminReboot)
-				cl.sess.Close("server shutting down")
-				select {
-				case err := <-callDone:
-					s.callEnded(cl, err, log)
-				case <-time.After(4 * time.Second):
-					s.endCall(cl, log, "server shutting down", radius.CauseAdminReboot)
-				}
-				if cl.incoming {
-					c.Send(&pptp.CallClearRequest{CallID: cl.id})
-				} else {
-					c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: "server shutting down"})
-				}
-			}
-			c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopLocalShutdown})
+		}
+		cc.mu.Unlock()
+		if done {
 			return
 		}
 	}
+}
+
+// handle acts on what one Read returned, with cc.mu held, and reports
+// whether the connection is finished.
+func (cc *ctrl) handle(m pptp.Message, err error) bool {
+	s, c, log := cc.s, cc.c, cc.log
+	if err != nil {
+		if pptp.Recoverable(err) {
+			log.Warn("ignoring bad control message", "err", err)
+			return false
+		}
+		// After our Stop-Control-Connection-Request the end of the
+		// connection (or of the read deadline we set then) is expected.
+		if !cc.stopping {
+			log.Info("control connection closed", "err", err)
+		}
+		s.endCall(cc.cl, log, "control connection closed", radius.CauseLostCarrier)
+		cc.cl = nil
+		return true
+	}
+	switch m := m.(type) {
+	case *pptp.OutgoingCallRequest:
+		if cc.stopping {
+			return false
+		}
+		if cc.cl != nil || cc.pending != nil {
+			c.Send(&pptp.OutgoingCallReply{PeerCallID: m.CallID, Result: pptp.OutgoingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+			log.Warn("refused a second call on one control connection")
+			return false
+		}
+		cc.calls.Add(1)
+		cc.cl = s.startCall(cc.ctx, c, m, cc.peer, log, cc.callFinished)
+		if cc.cl == nil {
+			cc.calls.Done()
+		}
+	case *pptp.CallClearRequest:
+		if cc.pending != nil && m.CallID == cc.pending.peerID {
+			c.Send(&pptp.CallDisconnectNotify{CallID: cc.pending.id, Result: pptp.DisconnectRequest})
+			s.unadmit(cc.pending)
+			cc.pending = nil
+			return false
+		}
+		if cl := cc.cl; cl != nil && m.CallID == cl.peerID {
+			log.Debug("peer cleared the call")
+			s.endCall(cl, log, "call cleared by peer", radius.CauseUserRequest)
+			c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectRequest})
+			cc.cl = nil
+		}
+	case *pptp.StopCtrlConnRequest:
+		c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopOK})
+		s.endCall(cc.cl, log, "control connection stopped by peer", radius.CauseUserRequest)
+		cc.cl = nil
+		return true
+	case *pptp.StopCtrlConnReply:
+		if cc.stopping {
+			return true
+		}
+	case *pptp.StartCtrlConnRequest:
+		c.Send(s.startReply(pptp.StartChannelExists))
+	case *pptp.SetLinkInfo:
+		log.Debug("Set-Link-Info", "send_accm", fmt.Sprintf("%#08x", m.SendACCM), "recv_accm", fmt.Sprintf("%#08x", m.RecvACCM))
+	case *pptp.IncomingCallRequest:
+		if cc.stopping {
+			return false
+		}
+		if cc.cl != nil || cc.pending != nil {
+			c.Send(&pptp.IncomingCallReply{PeerCallID: m.CallID, Result: pptp.IncomingGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+			log.Warn("refused a second call on one control connection")
+			return false
+		}
+		cc.pending = s.acceptIncoming(c, m, cc.peer, log)
+	case *pptp.IncomingCallConnected:
+		if cc.pending == nil || m.PeerCallID != cc.pending.id {
+			log.Debug("Incoming-Call-Connected for no call we accepted", "call", m.PeerCallID)
+			return false
+		}
+		cc.calls.Add(1)
+		if err := s.connectIncoming(cc.ctx, cc.pending, m, cc.peer, log, cc.callFinished); err != nil {
+			cc.calls.Done()
+			log.Warn("incoming call failed", "err", err)
+			c.Send(&pptp.CallDisconnectNotify{CallID: cc.pending.id, Result: pptp.DisconnectGeneralError, ErrorCode: pptp.ErrorCodeNoResource})
+		} else {
+			cc.cl = cc.pending
+		}
+		cc.pending = nil
+	case *pptp.CallDisconnectNotify:
+		// A PAC peer (incoming call) hangs up.
+		if cl := cc.cl; cl != nil && cl.incoming && m.CallID == cl.peerID {
+			log.Debug("peer disconnected the call", "result", m.Result)
+			s.endCall(cl, log, "call disconnected by peer", radius.CauseUserRequest)
+			cc.cl = nil
+		}
+	case *pptp.IncomingCallReply:
+		// We never send Incoming-Call-Request, so there is no
+		// call for this to answer.
+		log.Debug("ignoring unexpected message", "type", m.Type())
+	default:
+		log.Debug("ignoring unexpected message", "type", m.Type())
+	}
+	return false
+}
+
+// callFinished runs on the goroutine of cl's session once Run has
+// returned (and sent its result on cl.done). Unless the call was already
+// ended from outside (endCall, which consumes cl.done), it frees the call,
+// tells the peer, and closes the control connection as poptop does: one
+// call per connection.
+func (cc *ctrl) callFinished(cl *call) {
+	defer cc.calls.Done()
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.cl != cl {
+		return
+	}
+	cc.cl = nil
+	reason := cc.s.callEnded(cl, <-cl.done, cc.log)
+	if cl.incoming {
+		cc.c.Send(&pptp.CallClearRequest{CallID: cl.id})
+	} else {
+		cc.c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: reason})
+	}
+	if cc.over {
+		return
+	}
+	cc.c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopNone})
+	cc.stopping = true
+	// The peer has this long to answer before the connection is closed
+	// anyway: the read then fails and ends serve.
+	cc.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+}
+
+// shutdown runs when the server's context ends: it terminates the call's
+// session (PPP first, then the call), sends Stop-Control-Connection-Request
+// and closes the connection, which ends serve.
+func (cc *ctrl) shutdown() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.over {
+		return
+	}
+	s, c, log := cc.s, cc.c, cc.log
+	if cl := cc.cl; cl != nil {
+		cc.cl = nil
+		cl.setCause(radius.CauseAdminReboot)
+		cl.sess.Close("server shutting down")
+		select {
+		case err := <-cl.done:
+			s.callEnded(cl, err, log)
+		case <-time.After(4 * time.Second):
+			s.endCall(cl, log, "server shutting down", radius.CauseAdminReboot)
+		}
+		if cl.incoming {
+			c.Send(&pptp.CallClearRequest{CallID: cl.id})
+		} else {
+			c.Send(&pptp.CallDisconnectNotify{CallID: cl.id, Result: pptp.DisconnectAdminShutdown, CallStatistics: "server shutting down"})
+		}
+	}
+	c.Send(&pptp.StopCtrlConnRequest{Reason: pptp.StopLocalShutdown})
+	cc.stopping = true
+	c.Close()
 }
 
 func (s *Server) startReply(r pptp.StartResult) *pptp.StartCtrlConnReply {

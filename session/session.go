@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -147,9 +148,21 @@ type Session struct {
 	hooks Hooks
 	log   *slog.Logger
 
-	events chan func()
-	quit   chan struct{} // closed when Run returns
-	ctx    context.Context
+	ctx context.Context
+
+	// The event queue. An idle session has no goroutine: whoever posts an
+	// event to it while none is draining its queue starts one, which ends
+	// when the queue is empty. One goroutine at a time owns the protocol
+	// state, and qmu orders each drain after the one before.
+	qmu      sync.Mutex
+	queue    []func() // events waiting
+	spare    []func() // the previous batch's slice, for reuse
+	draining bool     // a goroutine is draining the queue
+	ended    bool     // the session finished: events are dropped
+	finish   func(error)
+	setupT   *time.Timer // the setup deadline
+	echoT    *time.Timer // the next LCP echo tick
+	stopCtx  func() bool // unregisters the context's AfterFunc
 
 	lcp   *lcp.LCP
 	ipcp  *ipcp.IPCP
@@ -189,7 +202,7 @@ func New(cfg Config, link Link, hooks Hooks) *Session {
 	if cfg.SetupTimeout == 0 {
 		cfg.SetupTimeout = 60 * time.Second
 	}
-	s := &Session{cfg: cfg, link: link, hooks: hooks, log: cfg.Log, events: make(chan func(), 256), quit: make(chan struct{})}
+	s := &Session{cfg: cfg, link: link, hooks: hooks, log: cfg.Log}
 	magic := func() uint32 {
 		var b [4]byte
 		rand.Read(b[:])
@@ -239,14 +252,16 @@ func (s *Session) sender(p ppp.Protocol) func(ppp.Packet) {
 	}
 }
 
+// maxQueue bounds the events waiting for a session: a frame from the data
+// path that finds the queue this long is dropped.
+const maxQueue = 256
+
 // Deliver hands the session a control frame (protocol p, information field
 // b) from the data path. b is copied; the call never blocks: when the
 // session is too far behind the frame is dropped, like a lossy link would.
 func (s *Session) Deliver(p ppp.Protocol, b []byte) {
 	c := append([]byte(nil), b...)
-	select {
-	case s.events <- func() { s.input(p, c) }:
-	default:
+	if !s.enqueue(func() { s.input(p, c) }, true) {
 		s.dropped.Add(1)
 	}
 }
@@ -254,10 +269,7 @@ func (s *Session) Deliver(p ppp.Protocol, b []byte) {
 // ResetRequest asks the session to send a CCP Reset-Request (the data path
 // lost stateful MPPE synchronisation). It never blocks.
 func (s *Session) ResetRequest() {
-	select {
-	case s.events <- func() { s.ccp.SendResetRequest() }:
-	default:
-	}
+	s.enqueue(func() { s.ccp.SendResetRequest() }, true)
 }
 
 // Close asks the session to terminate the link with reason; Run returns
@@ -266,53 +278,146 @@ func (s *Session) Close(reason string) {
 	s.post(func() { s.close(reason, nil) })
 }
 
-func (s *Session) post(f func()) {
-	select {
-	case s.events <- f:
-	case <-s.quit:
+// post queues f to run on the session's goroutine; after the session has
+// ended it is dropped.
+func (s *Session) post(f func()) { s.enqueue(f, false) }
+
+// enqueue queues f, unless the session has ended or, for a droppable
+// event, the queue is full; it starts a goroutine to drain the queue if
+// none is. It reports whether f was queued.
+func (s *Session) enqueue(f func(), droppable bool) bool {
+	s.qmu.Lock()
+	if s.ended || (droppable && len(s.queue) >= maxQueue) {
+		s.qmu.Unlock()
+		return false
 	}
+	s.queue = append(s.queue, f)
+	start := !s.draining && s.finish != nil
+	if start {
+		s.draining = true
+	}
+	s.qmu.Unlock()
+	if start {
+		go s.drain()
+	}
+	return true
+}
+
+// drain runs queued events until the queue is empty or the session ends.
+func (s *Session) drain() {
+	for {
+		s.qmu.Lock()
+		batch := s.queue
+		if len(batch) == 0 || s.ended {
+			s.draining = false
+			s.qmu.Unlock()
+			return
+		}
+		s.queue, s.spare = s.spare[:0], nil
+		s.qmu.Unlock()
+		for i, f := range batch {
+			batch[i] = nil
+			if s.done || s.ended {
+				continue // the rest is dropped, as by a loop that exited
+			}
+			f()
+			if !s.ended {
+				s.checkFailures()
+			}
+		}
+		if s.ended {
+			return
+		}
+		s.qmu.Lock()
+		s.spare = batch[:0]
+		s.qmu.Unlock()
+		if s.done {
+			s.teardownData()
+			s.end(s.endErr)
+			return
+		}
+	}
+}
+
+// end finishes the session once: timers stop, later events are dropped,
+// and Start's callback gets err. It runs on the goroutine draining the
+// queue, which exits after it.
+func (s *Session) end(err error) {
+	s.stopTimers()
+	s.setupT.Stop()
+	if s.echoT != nil {
+		s.echoT.Stop()
+	}
+	s.stopCtx()
+	s.qmu.Lock()
+	s.ended = true
+	s.draining = false
+	clear(s.queue)
+	s.queue, s.spare = nil, nil
+	finish := s.finish
+	s.qmu.Unlock()
+	finish(err)
 }
 
 // Run drives the session until the link terminates or ctx ends. It returns
 // nil after an orderly termination we or the peer asked for, and an error
 // saying why otherwise.
 func (s *Session) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	s.Start(ctx, func(err error) { done <- err })
+	return <-done
+}
+
+// Start drives the session like Run without occupying the caller's
+// goroutine, or any while the session is idle: events run on a goroutine
+// started when one arrives, so a server holding thousands of idle sessions
+// pays no goroutine stack for each. done receives what Run would return,
+// once, on the session's goroutine; it must not block for long.
+func (s *Session) Start(ctx context.Context, done func(error)) {
+	open := func() {
+		s.lcp.Open()
+		s.lcp.Up()
+	}
+	s.qmu.Lock()
 	s.ctx = ctx
-	defer close(s.quit)
-	defer s.stopTimers()
-	setup := time.NewTimer(s.cfg.SetupTimeout)
-	defer setup.Stop()
-	var echo <-chan time.Time
+	s.finish = done
+	s.setupT = time.AfterFunc(s.cfg.SetupTimeout, func() { s.post(s.setupExpired) })
 	if s.cfg.EchoInterval > 0 {
-		t := time.NewTicker(s.cfg.EchoInterval)
-		defer t.Stop()
-		echo = t.C
+		s.echoT = time.AfterFunc(s.cfg.EchoInterval, func() { s.post(s.echoTick) })
 	}
-	s.lcp.Open()
-	s.lcp.Up()
-	for !s.done {
-		select {
-		case f := <-s.events:
-			f()
-		case <-echo:
-			if !s.lcp.EchoTick(s.cfg.EchoFailure) {
-				s.close(fmt.Sprintf("no response to %d echo-requests", s.cfg.EchoFailure), ErrPeerDead)
-			}
-		case <-setup.C:
-			if !s.dataUp {
-				s.close("negotiation did not complete in "+s.cfg.SetupTimeout.String(), errors.New("setup timed out"))
-			}
-		case <-ctx.Done():
-			s.teardownData()
-			if s.endErr != nil {
-				return s.endErr // we already know why the link is ending
-			}
-			return ctx.Err()
-		}
-		s.checkFailures()
+	// LCP starts before any frame that arrived early is looked at, and
+	// even when ctx has already ended: the context's event queues behind
+	// it, because posting waits for qmu.
+	s.queue = append([]func(){open}, s.queue...)
+	s.draining = true
+	s.stopCtx = context.AfterFunc(ctx, func() { s.post(s.ctxDone) })
+	s.qmu.Unlock()
+	go s.drain()
+}
+
+// echoTick sends an LCP Echo-Request, or ends a link whose peer stopped
+// answering them, and sets the next tick.
+func (s *Session) echoTick() {
+	if !s.lcp.EchoTick(s.cfg.EchoFailure) {
+		s.close(fmt.Sprintf("no response to %d echo-requests", s.cfg.EchoFailure), ErrPeerDead)
 	}
+	s.echoT.Reset(s.cfg.EchoInterval)
+}
+
+func (s *Session) setupExpired() {
+	if !s.dataUp {
+		s.close("negotiation did not complete in "+s.cfg.SetupTimeout.String(), errors.New("setup timed out"))
+	}
+}
+
+// ctxDone ends the session at once when its context ends.
+func (s *Session) ctxDone() {
 	s.teardownData()
-	return s.endErr
+	err := s.endErr // we may already know why the link is ending
+	if err == nil {
+		err = s.ctx.Err()
+	}
+	s.end(err)
 }
 
 // checkFailures turns a negotiation dead end reported by a layer into a

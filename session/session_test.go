@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -410,5 +411,43 @@ func TestSessionAuthorize(t *testing.T) {
 		t.Error("session came up although authorization failed")
 	case <-time.After(5 * time.Second):
 		t.Fatal("session did not end")
+	}
+}
+
+// TestStartIdleNoGoroutine: a session started with Start holds no
+// goroutine while it is idle (a server keeps thousands), and still acts on
+// events: Close terminates the link and both ends report it.
+func TestStartIdleNoGoroutine(t *testing.T) {
+	base := runtime.NumGoroutine()
+	p := newPair(t, serverConfig(ppp.AuthMSCHAPv2), clientConfig("s3cret"))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srvErr, cliErr := make(chan error, 1), make(chan error, 1)
+	p.srv.Start(ctx, func(err error) { srvErr <- err })
+	p.cli.Start(ctx, func(err error) { cliErr <- err })
+	for _, up := range []chan Info{p.srvUp, p.cliUp} {
+		select {
+		case <-up:
+		case <-time.After(5 * time.Second):
+			t.Fatal("sessions did not come up")
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines with two idle sessions, %d before", runtime.NumGoroutine(), base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.srv.Close("test over")
+	for name, ch := range map[string]chan error{"server": srvErr, "client": cliErr} {
+		select {
+		case err := <-ch:
+			if name == "server" && err != nil {
+				t.Errorf("server ended with %v after Close, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not end after Close", name)
+		}
 	}
 }
