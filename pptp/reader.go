@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Reader reads control messages off a byte stream, normally the TCP
@@ -12,10 +13,17 @@ type Reader struct {
 	r   io.Reader
 	err error // sticky: once the stream is out of sync, it stays so
 
-	// buf holds the message being read. Messages are at most
-	// MaxMessageLen bytes, so one buffer serves the whole connection.
-	buf [MaxMessageLen]byte
+	// hdr receives the Length field. The rest of a message goes into a
+	// buffer taken from bufs once the Length has arrived, and kept only
+	// until the next call (raw points into it): a connection waiting for
+	// its next message, which is what a server's thousands of idle ones
+	// do, holds no buffer.
+	hdr [2]byte
+	buf *[MaxMessageLen]byte
 }
+
+// bufs are the message buffers of all Readers.
+var bufs = sync.Pool{New: func() any { return new([MaxMessageLen]byte) }}
 
 // NewReader returns a Reader that reads messages from r. It makes two Read
 // calls per message (the length, then the rest) and never reads beyond the
@@ -39,20 +47,26 @@ func NewReader(r io.Reader) *Reader {
 //     io.ErrUnexpectedEOF inside a message, or an error of the underlying
 //     reader. Every later call returns the same error.
 func (r *Reader) ReadMessage() (m Message, raw []byte, err error) {
+	if r.buf != nil {
+		bufs.Put(r.buf)
+		r.buf = nil
+	}
 	if r.err != nil {
 		return nil, nil, r.err
 	}
-	if _, err := io.ReadFull(r.r, r.buf[:2]); err != nil {
+	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		// io.EOF with nothing read is the clean end of the stream.
 		return nil, nil, r.fail(err)
 	}
-	n := int(be.Uint16(r.buf[:2]))
+	n := int(be.Uint16(r.hdr[:]))
 	// Rejecting short lengths before reading anything else is what keeps
 	// a zero Length from turning into an endless loop of empty reads.
 	if n < HeaderLen || n > MaxMessageLen {
 		return nil, nil, r.fail(fmt.Errorf("%w %d (want %d to %d); %w",
 			ErrBadLength, n, HeaderLen, MaxMessageLen, ErrLostSync))
 	}
+	r.buf = bufs.Get().(*[MaxMessageLen]byte)
+	copy(r.buf[:2], r.hdr[:])
 	if _, err := io.ReadFull(r.r, r.buf[2:n]); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
