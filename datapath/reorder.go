@@ -22,7 +22,11 @@ type reorder struct {
 	held    int
 	since   time.Time // when the oldest packet still held began waiting
 	listed  bool      // in the engine's list of calls holding packets
-	slots   [reorderSlots]reorderSlot
+	// slots are allocated when the call first holds a packet: most paths
+	// never reorder, and a server holding thousands of calls should not
+	// carry a kilobyte and more of empty slots for each. Only slots in
+	// use (held > 0) are ever looked at.
+	slots *[reorderSlots]reorderSlot
 }
 
 type reorderSlot struct {
@@ -57,6 +61,9 @@ func (e *Engine) sequence(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		e.accept(b, c, seq, payload)
 		r.next++
 	default:
+		if r.slots == nil {
+			r.slots = new([reorderSlots]reorderSlot) // once per call, only if the path reorders
+		}
 		s := &r.slots[seq%reorderSlots]
 		if s.valid {
 			c.Stats.DropSeq.Add(1) // the same packet twice
