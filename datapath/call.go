@@ -134,6 +134,8 @@ type Call struct {
 	net6Up  atomic.Bool
 	prefix6 atomic.Uint64
 	peerIID atomic.Uint64
+	// subnets6 are the prefixes delegated to the peer (SetSubnets6).
+	subnets6 atomic.Pointer[[]prefix6Route]
 	// ndHandler receives the router messages the peer sends (SetNDHandler).
 	ndHandler atomic.Pointer[func(ip []byte)]
 
@@ -287,6 +289,8 @@ func (c *Call) SetIPv6(up bool, peerIID uint64, prefix netip.Prefix) error {
 			c.engine.routes6.remove(hi, c)
 		}
 		c.prefix6.Store(0)
+		c.engine.routes6.removePrefixes(c)
+		c.subnets6.Store(nil)
 		return nil
 	}
 	c.peerIID.Store(peerIID)
@@ -318,7 +322,43 @@ func (c *Call) source6OK(src []byte) bool {
 	if p := c.prefix6.Load(); p != 0 && hi == p {
 		return true
 	}
-	return hi == linkLocal64 && lo64(src) == c.peerIID.Load()
+	if hi == linkLocal64 && lo64(src) == c.peerIID.Load() {
+		return true
+	}
+	if p := c.subnets6.Load(); p != nil {
+		for _, e := range *p {
+			if e.contains(hi) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SetSubnets6 routes the IPv6 prefixes ps (each /64 or shorter: prefixes
+// delegated to a router behind the peer) through the call and lets their
+// addresses be sources of its packets. Call it once SetIPv6 is up;
+// SetIPv6 down and RemoveCall take them away. A prefix already routed to
+// another call is an error, and then none is added.
+func (c *Call) SetSubnets6(ps []netip.Prefix) error {
+	es := make([]prefix6Route, 0, len(ps))
+	for _, p := range ps {
+		e, err := newPrefix6Route(p, c)
+		if err != nil {
+			return err
+		}
+		es = append(es, e)
+	}
+	if c.engine.cfg.DefaultCall {
+		// A client's engine sends everything to its one call.
+		c.subnets6.Store(&es)
+		return nil
+	}
+	if err := c.engine.routes6.addPrefixes(es, c); err != nil {
+		return err
+	}
+	c.subnets6.Store(&es)
+	return nil
 }
 
 // SetSubnets routes the subnets ps through the call and lets their

@@ -180,6 +180,7 @@ func (e *Engine) RemoveCall(c *Call) {
 	if hi := c.prefix6.Load(); hi != 0 {
 		e.routes6.remove(hi, c)
 	}
+	e.routes6.removePrefixes(c)
 	c.stopTimers()
 }
 

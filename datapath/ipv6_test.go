@@ -237,3 +237,58 @@ func BenchmarkEncapDecap6(b *testing.B) {
 		}
 	}
 }
+
+// TestIPv6Subnets: a prefix delegated to the session (shorter than /64)
+// is routed to its call, longest match after the sessions' /64s, and its
+// addresses are accepted as sources; another call cannot take it, and it
+// goes away with IPv6 and with the call.
+func TestIPv6Subnets(t *testing.T) {
+	p := newPair6(t, ccp.Direction{On: true, KeyBits: 128, Stateless: true})
+	delegated := netip.MustParsePrefix("2001:db8:200::/56")
+	inside := netip.MustParseAddr("2001:db8:200:ab::5")
+	if err := p.cb.SetSubnets6([]netip.Prefix{delegated}); err != nil {
+		t.Fatal(err)
+	}
+	if p.b.route(ip6Packet(lan6, inside, 0, 60)) != p.cb {
+		t.Error("an address of the delegated prefix is not routed to its call")
+	}
+	if p.b.route(ip6Packet(lan6, netip.MustParseAddr("2001:db8:201::1"), 0, 60)) != nil {
+		t.Error("an address outside the delegated prefix routed")
+	}
+	p.receive(time.Now(),
+		p.encap(t, ip6Packet(inside, lan6, 0, 80)),
+		p.encap(t, ip6Packet(netip.MustParseAddr("2001:db8:300::1"), lan6, 1, 80)))
+	if len(p.got) != 1 || p.cb.Stats.DropSpoof.Load() != 1 {
+		t.Errorf("delivered %d packets with %d spoofed, want 1 and 1", len(p.got), p.cb.Stats.DropSpoof.Load())
+	}
+
+	other, err := p.b.AddCall(CallConfig{LocalID: 3, PeerID: 9, Peer: underA, PeerWindow: 16, Control: func(ppp.Protocol, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.SetIPv6(true, iidA, netip.MustParsePrefix("2001:db8:0:9::/64"))
+	if err := other.SetSubnets6([]netip.Prefix{delegated}); err == nil {
+		t.Error("a prefix routed to another call accepted")
+	}
+	for _, bad := range []string{"2001:db8::/80", "10.0.0.0/8"} {
+		if err := other.SetSubnets6([]netip.Prefix{netip.MustParsePrefix(bad)}); err == nil {
+			t.Errorf("SetSubnets6(%s) accepted", bad)
+		}
+	}
+
+	p.cb.SetIPv6(false, iidA, prefixA)
+	if p.b.route(ip6Packet(lan6, inside, 0, 60)) != nil {
+		t.Error("the delegated prefix is still routed after IPv6 went down")
+	}
+	p.cb.SetIPv6(true, iidA, prefixA)
+	if err := p.cb.SetSubnets6([]netip.Prefix{delegated}); err != nil {
+		t.Fatal(err)
+	}
+	p.b.RemoveCall(p.cb)
+	if p.b.route(ip6Packet(lan6, inside, 0, 60)) != nil {
+		t.Error("the delegated prefix is still routed after RemoveCall")
+	}
+	if err := other.SetSubnets6([]netip.Prefix{delegated}); err != nil {
+		t.Errorf("the prefix of a removed call cannot be routed to another: %v", err)
+	}
+}
