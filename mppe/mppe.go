@@ -28,7 +28,13 @@
 //   - Stateful mode changes keys before a "flag" packet (count ending in 0xFF)
 //     and before the first packet after Flush, and sets the A bit on exactly
 //     those packets. After a Reset-Request RFC 3078 section 8.2 asks only to
-//     re-initialise RC4 with the current key; the kernel changes keys.
+//     re-initialise RC4 with the current key; the kernel changes keys. Our
+//     Encrypter makes the first packet after Flush a flag packet, advancing
+//     the coherency count to the next count ending in 0xFF: both kinds of
+//     receiver account for the key change of every flag packet they missed,
+//     but a kernel receiver cannot count the key change of a lost flushed
+//     packet of the kernel's kind: after two flushes with the first packet
+//     lost it would decrypt garbage for good.
 //   - The first packet is not flushed (A clear) in stateful mode, contrary to
 //     RFC 3078 section 3.1.
 //   - A stateless receiver changes keys until its count reaches the packet's.
@@ -186,6 +192,12 @@ func (e *Encrypter) Seal(pkt []byte) error {
 		return ErrShort
 	}
 	e.ccount = (e.ccount + 1) & ccountMask
+	if e.flush && !e.stateless {
+		// Flush at a flag packet, whose key change every receiver
+		// counts even when this packet is lost (see the package
+		// comment).
+		e.ccount |= 0xff
+	}
 	bits := byte(bitEncrypted)
 	if e.stateless || e.ccount&0xff == 0xff || e.flush {
 		e.s.rekey(false)

@@ -74,6 +74,9 @@ func (r *refEncrypter) rekey() {
 
 func (r *refEncrypter) seal(plain []byte) []byte {
 	r.ccount = (r.ccount + 1) % 4096
+	if r.flush && !r.stateless {
+		r.ccount |= 255 // our flush is at a flag packet; the kernel's is not
+	}
 	bits := 0x10
 	if r.stateless || r.ccount%256 == 255 || r.flush {
 		r.rekey()
@@ -343,6 +346,16 @@ func TestStatefulLoss(t *testing.T) {
 			}
 			lose(1, 2)
 			send(4200) // and on past the 4096 wrap
+			// Two flushes with the first flushed packet lost (the
+			// Reset-Request went again while it was in flight): the
+			// second must resynchronise all the same.
+			lose(1, 2)
+			sealCopy(t, e, []byte{0, 0x21}) // the flushed packet, lost
+			if _, err := open(sealCopy(t, e, []byte{0, 0x21, 9})); !errors.Is(err, ErrNeedReset) {
+				t.Fatalf("after the flushed packet was lost: %v, want ErrNeedReset", err)
+			}
+			e.Flush()
+			send(300)
 			// A duplicate is a sequence error in stateful mode.
 			plain := []byte{0, 0x21, 7}
 			pkt := sealCopy(t, e, plain)

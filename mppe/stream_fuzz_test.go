@@ -147,6 +147,9 @@ func FuzzStream(f *testing.F) {
 				t.Fatal(err)
 			}
 			sendCC = (sendCC + 1) & ccountMask
+			if flushReq && !o.Stateless {
+				sendCC |= 0xff // a flush is a flag packet
+			}
 			rekey := o.Stateless || sendCC&0xff == 0xff || flushReq
 			if rekey {
 				sendPos = streamPos{keys: sendPos.keys + 1}
