@@ -20,6 +20,7 @@ package ccp
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/gopptp/gopptp/ppp"
 )
@@ -121,12 +122,33 @@ type Hooks struct {
 	ResetRequest func()
 }
 
+// A Reset-Request goes out again until its Reset-Ack arrives (RFC 1962
+// section 2.2, as pppd does). The data path asks for one only when a
+// packet it cannot decrypt arrives, and when the request is lost on a
+// stalled link the next such packet may be a TCP retransmission seconds
+// away: every one of those is lost to stateful MPPE too, so TCP backs off
+// further. ResetRetry is a little over the data path's 200 ms between
+// requests and well under TCP's backed-off retransmission timeouts; a
+// peer that never acknowledges gets resetRetries more copies.
+const (
+	ResetRetry   = 250 * time.Millisecond
+	resetRetries = 8
+)
+
 // CCP is one link's Compression Control Protocol instance.
 type CCP struct {
 	*ppp.FSM
 	cfg   Config
 	hooks Hooks
 	send  func(ppp.Packet)
+	// timer is the FSM's restart timer, which the FSM leaves idle in
+	// Opened; CCP uses it then to retransmit its Reset-Request.
+	timer ppp.Timer
+	// resetID is the Identifier of the outstanding Reset-Request and
+	// resetLeft the copies still to send without a Reset-Ack (0: none
+	// outstanding).
+	resetID   uint8
+	resetLeft int
 
 	want    uint32 // MPPE bits we ask for; 0 = ask for nothing
 	lastReq []byte
@@ -143,7 +165,7 @@ func (c *CCP) PeerAskedMPPE() bool { return c.peerAsked }
 
 // New returns a CCP instance.
 func New(cfg Config, hooks Hooks, send func(ppp.Packet), timer ppp.Timer, fsmCfg ppp.Config) *CCP {
-	c := &CCP{cfg: cfg, hooks: hooks, send: send}
+	c := &CCP{cfg: cfg, hooks: hooks, send: send, timer: timer}
 	c.FSM = ppp.NewFSM(ppp.ProtoCCP, c, send, timer, fsmCfg)
 	return c
 }
@@ -177,6 +199,7 @@ func (c *CCP) initialRequest() uint32 {
 
 // ResetRequest implements ppp.Layer.
 func (c *CCP) ResetRequest() {
+	c.resetLeft = 0
 	c.want = c.initialRequest()
 	c.peer = 0
 	c.res = Result{}
@@ -340,6 +363,7 @@ func (c *CCP) LayerUp() {
 
 // LayerDown implements ppp.Layer.
 func (c *CCP) LayerDown() {
+	c.resetLeft = 0 // the FSM takes its timer back
 	if c.hooks.Down != nil {
 		c.hooks.Down()
 	}
@@ -371,7 +395,11 @@ func (c *CCP) ExtCode(p ppp.Packet) bool {
 		return true
 	case ppp.ResetAck:
 		// Stateful MPPE resynchronises on the flushed packet itself;
-		// the ack carries nothing we need.
+		// the ack only ends the retransmissions of its request.
+		if c.resetLeft > 0 && p.ID == c.resetID && c.IsOpened() {
+			c.resetLeft = 0
+			c.timer.Stop()
+		}
 		return true
 	}
 	return false
@@ -381,7 +409,27 @@ func (c *CCP) ExtCode(p ppp.Packet) bool {
 // we lost packets (RFC 3078 section 8).
 func (c *CCP) SendResetRequest() {
 	if c.IsOpened() {
-		c.send(ppp.Packet{Code: ppp.ResetReq, ID: c.NextID()})
+		c.resetID = c.NextID()
+		c.resetLeft = resetRetries
+		c.send(ppp.Packet{Code: ppp.ResetReq, ID: c.resetID})
+		c.timer.Start(ResetRetry)
+	}
+}
+
+// Timeout handles the expiry of the restart timer: the FSM's, except in
+// Opened, where it retransmits an unacknowledged Reset-Request.
+func (c *CCP) Timeout() {
+	if !c.IsOpened() {
+		c.FSM.Timeout()
+		return
+	}
+	if c.resetLeft == 0 {
+		return
+	}
+	c.resetLeft--
+	c.send(ppp.Packet{Code: ppp.ResetReq, ID: c.resetID})
+	if c.resetLeft > 0 {
+		c.timer.Start(ResetRetry)
 	}
 }
 

@@ -408,3 +408,65 @@ func TestReplayWindows(t *testing.T) {
 		t.Errorf("our request %x, Windows' %x", ours.Data, winReq.Data)
 	}
 }
+
+// TestResetRequestRetransmitted: a Reset-Request goes again on the timer,
+// with its Identifier, until the Reset-Ack with that Identifier arrives,
+// and at most resetRetries more times.
+func TestResetRequestRetransmitted(t *testing.T) {
+	c := newTestCCP(stateful)
+	req := c.start(t)
+	c.Input(ppp.Packet{Code: ppp.ConfReq, ID: 1, Data: mustHex(mppe(BitS))})
+	c.out.take()
+	c.Input(ppp.Packet{Code: ppp.ConfAck, ID: req.ID, Data: req.Data})
+	if !c.IsOpened() || c.timer.running {
+		t.Fatalf("state %v, timer running %v; want Opened, idle", c.State(), c.timer.running)
+	}
+
+	c.SendResetRequest()
+	first := c.out.one(t)
+	if first.Code != ppp.ResetReq || !c.timer.running {
+		t.Fatalf("sent %v, timer running %v; want ResetReq and the timer", first.Code, c.timer.running)
+	}
+	c.Timeout()
+	if p := c.out.one(t); p.Code != ppp.ResetReq || p.ID != first.ID {
+		t.Errorf("retransmission %v id %d, want ResetReq id %d", p.Code, p.ID, first.ID)
+	}
+	c.Input(ppp.Packet{Code: ppp.ResetAck, ID: first.ID + 1}) // not ours
+	if !c.timer.running {
+		t.Error("a Reset-Ack with another Identifier stopped the retransmissions")
+	}
+	c.Input(ppp.Packet{Code: ppp.ResetAck, ID: first.ID})
+	if c.timer.running {
+		t.Error("timer still running after the Reset-Ack")
+	}
+	c.Timeout() // a stale expiry
+	if p := c.out.take(); len(p) != 0 {
+		t.Errorf("sent %v after the Reset-Ack", p)
+	}
+
+	// Never acknowledged: resetRetries copies after the first, then quiet.
+	c.SendResetRequest()
+	c.out.take()
+	n := 0
+	for c.timer.running && n < 100 {
+		c.timer.running = false
+		c.Timeout()
+		n += len(c.out.take())
+	}
+	if n != resetRetries {
+		t.Errorf("%d retransmissions without a Reset-Ack, want %d", n, resetRetries)
+	}
+
+	// Leaving Opened hands the timer back to the FSM: its expiry is a
+	// Configure-Request again, not a Reset-Request.
+	c.SendResetRequest()
+	c.out.take()
+	c.Input(ppp.Packet{Code: ppp.ConfReq, ID: 2, Data: mustHex(mppe(BitS))})
+	c.out.take()
+	c.Timeout()
+	for _, p := range c.out.take() {
+		if p.Code == ppp.ResetReq {
+			t.Errorf("Reset-Request retransmitted after CCP left Opened (state %v)", c.State())
+		}
+	}
+}
