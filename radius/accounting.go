@@ -109,6 +109,11 @@ type Record struct {
 	HasNASPort bool
 	// Addr is the peer's tunnel address (Framed-IP-Address).
 	Addr netip.Addr
+	// IPv6Prefix is the session's /64 (Framed-IPv6-Prefix, RFC 3162) and
+	// DelegatedPrefixes the prefixes routed to it (Delegated-IPv6-Prefix,
+	// RFC 4818); both are sent when set.
+	IPv6Prefix        netip.Prefix
+	DelegatedPrefixes []netip.Prefix
 	// Peer is the client's underlay address (Calling-Station-Id).
 	Peer netip.Addr
 	// CalledStationID overrides Config.CalledStationID.
@@ -168,6 +173,14 @@ func (a *Accounting) Send(ctx context.Context, status Status, rec *Record) error
 		a.c.addNAS(p, r.Peer, Call{NASPort: r.NASPort, HasNASPort: r.HasNASPort, CalledStationID: r.CalledStationID})
 		if r.Addr.Is4() {
 			p.Add(rfc2865.FramedIPAddress_Type, r.Addr.AsSlice())
+		}
+		if r.IPv6Prefix.IsValid() && r.IPv6Prefix.Addr().Is6() {
+			p.Add(framedIPv6PrefixType, ipv6PrefixAttribute(r.IPv6Prefix))
+		}
+		for _, d := range r.DelegatedPrefixes {
+			if d.IsValid() && d.Addr().Is6() {
+				p.Add(delegatedIPv6PrefixType, ipv6PrefixAttribute(d))
+			}
 		}
 		for _, c := range r.Class {
 			if len(c) > 0 && len(c) <= 253 {
@@ -238,9 +251,12 @@ func (a *Accounting) Off(ctx context.Context) error {
 // Interim-Updates on a timer, Stop at End.
 type Session struct {
 	a        *Accounting
-	rec      Record
 	counters func() Counters
 	start    time.Time
+
+	// recMu guards rec, which SetIPv6Prefix changes while updates go out.
+	recMu sync.Mutex
+	rec   Record
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -275,7 +291,7 @@ func (a *Accounting) Begin(ctx context.Context, rec Record, interval time.Durati
 // run sends Start, then the interim updates until loopCtx ends.
 func (s *Session) run(ctx, loopCtx context.Context, interval time.Duration) {
 	defer close(s.done)
-	start := s.rec
+	start := s.record()
 	if err := s.a.Start(ctx, &start); err != nil {
 		s.a.c.log.Warn("RADIUS accounting Start failed", "session", s.rec.SessionID, "user", s.rec.User, "err", err)
 	}
@@ -297,9 +313,26 @@ func (s *Session) run(ctx, loopCtx context.Context, interval time.Duration) {
 	}
 }
 
+// record returns a copy of the record.
+func (s *Session) record() Record {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	return s.rec
+}
+
+// SetIPv6Prefix records the session's /64 once it has one: a prefix from
+// the server's own pool is only chosen when IPV6CP comes up, which may be
+// after the Accounting-Start went out; the Interim-Updates and the Stop
+// carry it.
+func (s *Session) SetIPv6Prefix(p netip.Prefix) {
+	s.recMu.Lock()
+	s.rec.IPv6Prefix = p
+	s.recMu.Unlock()
+}
+
 // snapshot is the record with the current counters and session time.
 func (s *Session) snapshot() Record {
-	rec := s.rec
+	rec := s.record()
 	if s.counters != nil {
 		rec.Counters = s.counters()
 	}

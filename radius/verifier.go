@@ -71,6 +71,14 @@ type Grant struct {
 	// Routes are the Framed-Route subnets behind the peer, routed
 	// through the session.
 	Routes []netip.Prefix
+	// IPv6Prefix is the Framed-IPv6-Prefix (RFC 3162): the /64 the session
+	// announces to the peer for its addresses, instead of one from the
+	// server's ipv6-prefix pool. Invalid when none was given.
+	IPv6Prefix netip.Prefix
+	// DelegatedPrefixes are the Delegated-IPv6-Prefix attributes (RFC
+	// 4818): prefixes of /64 or shorter routed to the session, for a
+	// router behind the peer.
+	DelegatedPrefixes []netip.Prefix
 	// SessionTimeout and IdleTimeout end the session (0: no limit).
 	SessionTimeout, IdleTimeout time.Duration
 	// InterimInterval is the Acct-Interim-Interval (raised to
@@ -325,8 +333,41 @@ func (c *Client) addNAS(p *radius.Packet, peer netip.Addr, call Call) {
 	}
 }
 
-// nasIPv6AddressType is NAS-IPv6-Address (RFC 3162).
-const nasIPv6AddressType radius.Type = 95
+// IPv6 attributes: NAS-IPv6-Address and Framed-IPv6-Prefix (RFC 3162),
+// Delegated-IPv6-Prefix (RFC 4818).
+const (
+	nasIPv6AddressType      radius.Type = 95
+	framedIPv6PrefixType    radius.Type = 97
+	delegatedIPv6PrefixType radius.Type = 123
+)
+
+// parseIPv6Prefix reads an attribute in RFC 3162's prefix format: a
+// reserved byte, the prefix length, then as many bytes of the prefix as
+// the server sends (at most 16). Bits past the length are cleared rather
+// than refused, as servers differ in whether they send them.
+func parseIPv6Prefix(a radius.Attribute, name string) (netip.Prefix, error) {
+	if len(a) < 2 || len(a) > 18 {
+		return netip.Prefix{}, fmt.Errorf("%s of %d bytes", name, len(a))
+	}
+	bits := int(a[1])
+	if bits > 128 || (bits+7)/8 > len(a)-2 {
+		return netip.Prefix{}, fmt.Errorf("%s with length /%d in %d bytes", name, bits, len(a)-2)
+	}
+	var b [16]byte
+	copy(b[:], a[2:])
+	p := netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()
+	if !p.Addr().IsGlobalUnicast() || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%s %v is not a global unicast prefix", name, p)
+	}
+	return p, nil
+}
+
+// ipv6PrefixAttribute encodes p in RFC 3162's prefix format, with only
+// the bytes the length covers.
+func ipv6PrefixAttribute(p netip.Prefix) radius.Attribute {
+	a := p.Masked().Addr().As16()
+	return append(radius.Attribute{0, byte(p.Bits())}, a[:(p.Bits()+7)/8]...)
+}
 
 // rejectReason explains an Access-Reject for the log.
 func rejectReason(r *reply) string {
@@ -414,6 +455,31 @@ func accept(req *auth.Request, r *reply) (*auth.Result, *Grant) {
 				return fail("%v", err)
 			}
 			g.Routes = append(g.Routes, p)
+		case framedIPv6PrefixType:
+			p, err := parseIPv6Prefix(a, "Framed-IPv6-Prefix")
+			if err != nil {
+				return fail("%v", err)
+			}
+			// The peer forms its addresses from the prefix and its
+			// interface identifier (SLAAC), which takes a /64.
+			if p.Bits() != 64 {
+				return fail("Framed-IPv6-Prefix %v is not a /64", p)
+			}
+			if g.IPv6Prefix.IsValid() && g.IPv6Prefix != p {
+				return fail("two Framed-IPv6-Prefix attributes (%v and %v); a session has one /64", g.IPv6Prefix, p)
+			}
+			g.IPv6Prefix = p
+		case delegatedIPv6PrefixType:
+			p, err := parseIPv6Prefix(a, "Delegated-IPv6-Prefix")
+			if err != nil {
+				return fail("%v", err)
+			}
+			// Routing works on the upper 64 bits: longer prefixes
+			// would cut into interface identifiers.
+			if p.Bits() > 64 || p.Bits() < 16 {
+				return fail("Delegated-IPv6-Prefix %v is not between /16 and /64", p)
+			}
+			g.DelegatedPrefixes = append(g.DelegatedPrefixes, p)
 		case rfc2865.SessionTimeout_Type:
 			v, err := integer(a, "Session-Timeout")
 			if err != nil {
