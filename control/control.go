@@ -70,6 +70,11 @@ type Session struct {
 	MPPEResetsSent     uint64 `json:"mppe_resets_sent"`
 	MPPEResyncs        uint64 `json:"mppe_resyncs"`
 	MPPEResetsReceived uint64 `json:"mppe_resets_received"`
+	// IPv6Prefix is the session's /64 while it has IPv6 with one, and
+	// DelegatedPrefixes the prefixes routed to it (RADIUS's
+	// Delegated-IPv6-Prefix).
+	IPv6Prefix        string   `json:"ipv6_prefix,omitempty"`
+	DelegatedPrefixes []string `json:"delegated_prefixes,omitempty"`
 }
 
 // Stats are server-wide counters.

@@ -86,6 +86,14 @@ func (s *Server) SessionList() []control.Session {
 			si.Local, si.Remote, si.Auth = i.Local.String(), i.Peer.String(), i.Auth.String()
 			si.MPPESend, si.MPPERecv = i.MPPE.Send.String(), i.MPPE.Recv.String()
 		}
+		if v6 := cl.v6.Load(); v6 != nil {
+			if v6.Prefix.IsValid() {
+				si.IPv6Prefix = v6.Prefix.String()
+			}
+			for _, p := range v6.Delegated {
+				si.DelegatedPrefixes = append(si.DelegatedPrefixes, p.String())
+			}
+		}
 		if cl.dp != nil {
 			st := &cl.dp.Stats
 			si.RxBytes, si.TxBytes = st.RxBytes.Load(), st.TxBytes.Load()

@@ -45,6 +45,9 @@ type call struct {
 	// whoever ends it first.
 	cause  atomic.Uint32
 	timers callTimers
+	// v6 is the session's IPv6 prefixes while IPV6CP is up (pptpctl,
+	// and the check that a RADIUS-assigned /64 is not used twice).
+	v6 atomic.Pointer[v6Info]
 }
 
 // serveConn runs one control connection (PAC side).

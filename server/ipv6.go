@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -44,13 +45,22 @@ func randomIID() ipv6cp.ID {
 	}
 }
 
+// v6Info is what a session has of IPv6, for pptpctl.
+type v6Info struct {
+	Prefix    netip.Prefix   // the session's /64, if any
+	Delegated []netip.Prefix // prefixes routed to it (RADIUS's Delegated-IPv6-Prefix)
+}
+
 // v6State is a session's IPv6 set-up, to be undone when IPV6CP goes down.
 type v6State struct {
 	prefix netip.Prefix // the session's /64, if any
-	pool   *Pool6       // where prefix came from
+	pool   *Pool6       // the ipv6-prefix pool: where prefix came from, or to keep it out of
 	locals []netip.Addr // addresses held on the TUN device
 	route  *netcfg.HostRoute
-	timer  *time.Timer
+	// delegated are the kernel routes to the prefixes delegated to the
+	// session.
+	delegated []netcfg.HostRoute
+	timer     *time.Timer
 	// ra is what the router advertisements say, read by the receive
 	// goroutine (solicitations) and the timer; nil while down.
 	ra     atomic.Pointer[raContent]
@@ -74,7 +84,15 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 			l.log.Error("turning IPv6 on", "err", err)
 		}
 	})
-	if cfg.Pool6 != nil {
+	g := l.cl.grant()
+	switch {
+	case g != nil && g.IPv6Prefix.IsValid():
+		if err := s.claimPrefix6(l.cl, g.IPv6Prefix, cfg.Pool6); err != nil {
+			l.log.Warn("IPv6 with link-local addresses only", "err", err)
+		} else {
+			v.prefix, v.pool = g.IPv6Prefix, cfg.Pool6
+		}
+	case cfg.Pool6 != nil:
 		p, err := cfg.Pool6.Acquire()
 		if err != nil {
 			l.log.Warn("IPv6 with link-local addresses only", "err", err)
@@ -82,6 +100,7 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 			v.prefix, v.pool = p, cfg.Pool6
 		}
 	}
+	info := &v6Info{Prefix: v.prefix}
 	for _, a := range []netip.Addr{local.LinkLocal(), v.serverAddr()} {
 		if !a.IsValid() {
 			continue
@@ -107,6 +126,13 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 	if err := l.Call.SetIPv6(true, uint64(peer), v.prefix); err != nil {
 		l.log.Error("IPv6 data path", "err", err)
 	}
+	if g != nil && len(g.DelegatedPrefixes) > 0 {
+		info.Delegated = l.routeDelegated(g.DelegatedPrefixes, mtu)
+	}
+	l.cl.v6.Store(info)
+	if rc := l.cl.radius; rc != nil {
+		rc.setIPv6Prefix(v.prefix)
+	}
 	rc := &raContent{src: local.LinkLocal(), ra: nd.RouterAdvertisement{
 		CurHopLimit: 64, RouterLifetime: routerLifetime, MTU: uint32(mtu)}}
 	if v.prefix.IsValid() {
@@ -131,6 +157,46 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 	l.log.Info("IPv6 up", "local", local.LinkLocal(), "remote", peer.LinkLocal(), "prefix", v.prefix)
 }
 
+// claimPrefix6 makes p, a /64 RADIUS assigned to cl's session, the
+// session's, unless another session has it: one from the ipv6-prefix pool
+// (pool may be nil) or another RADIUS assignment. The check and the claim
+// happen under s.mu, so two sessions given the same /64 cannot both pass.
+func (s *Server) claimPrefix6(cl *call, p netip.Prefix, pool *Pool6) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.sessions {
+		if i := o.v6.Load(); o != cl && i != nil && i.Prefix == p {
+			return fmt.Errorf("Framed-IPv6-Prefix %v is in use by session %d", p, o.id)
+		}
+	}
+	if pool != nil && !pool.Take(p) {
+		return fmt.Errorf("Framed-IPv6-Prefix %v is not free in the ipv6-prefix pool (another session or the server has it)", p)
+	}
+	cl.v6.Store(&v6Info{Prefix: p})
+	return nil
+}
+
+// routeDelegated routes the prefixes RADIUS delegated to the session
+// (Delegated-IPv6-Prefix) through it, in the data path and the kernel,
+// and lets them be its packets' sources, as framed routes do for IPv4. It
+// returns the prefixes routed.
+func (l *sessionLink) routeDelegated(ps []netip.Prefix, mtu int) []netip.Prefix {
+	if err := l.Call.SetSubnets6(ps); err != nil {
+		l.log.Warn("not routing the delegated IPv6 prefixes", "prefixes", fmt.Sprint(ps), "err", err)
+		return nil
+	}
+	for _, p := range ps {
+		r := netcfg.HostRoute{Dev: l.srv.cfg.TUNName, Dst: p.Addr(), Bits: p.Bits(), Src: l.v6.serverAddr(), MTU: mtu}
+		if err := r.Add(); err != nil {
+			l.log.Error("adding the route to a delegated IPv6 prefix", "prefix", p, "err", err)
+			continue
+		}
+		l.v6.delegated = append(l.v6.delegated, r)
+	}
+	l.log.Info("routing delegated IPv6 prefixes through the session", "prefixes", fmt.Sprint(ps))
+	return ps
+}
+
 func (v *v6State) serverAddr() netip.Addr {
 	if v.pool == nil {
 		return netip.Addr{}
@@ -147,6 +213,13 @@ func (l *sessionLink) ipv6Down(peer ipv6cp.ID) {
 	}
 	l.Call.SetNDHandler(nil)
 	l.Call.SetIPv6(false, uint64(peer), v.prefix)
+	for _, r := range v.delegated {
+		if err := r.Del(); err != nil {
+			l.log.Warn("removing route", "err", err)
+		}
+	}
+	v.delegated = nil
+	l.cl.v6.Store(nil)
 	if v.route != nil {
 		if err := v.route.Del(); err != nil {
 			l.log.Warn("removing route", "err", err)

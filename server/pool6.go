@@ -103,6 +103,24 @@ func (p *Pool6) Claim(q netip.Prefix) {
 	}
 }
 
+// Take marks q in use for a session that was assigned it elsewhere
+// (RADIUS's Framed-IPv6-Prefix), so that Acquire does not hand it out
+// too. It reports false when q lies in the pool and is in use already; a
+// q outside the pool is no business of the pool's, and true.
+func (p *Pool6) Take(q netip.Prefix) bool {
+	i, ok := p.index(q)
+	if !ok {
+		return q != p.at(0) // the server's own /64 is never a session's
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used[i] {
+		return false
+	}
+	p.used[i] = true
+	return true
+}
+
 // InUse returns the /64s handed out.
 func (p *Pool6) InUse() []netip.Prefix {
 	p.mu.Lock()

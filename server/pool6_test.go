@@ -61,3 +61,31 @@ func TestPool6(t *testing.T) {
 		t.Errorf("big pool: %v %v", q, err)
 	}
 }
+
+// TestPool6Take: a /64 assigned elsewhere (RADIUS) is kept from Acquire
+// when it lies in the pool, cannot be taken twice, and comes back with
+// Release; one outside the pool is not the pool's concern, and the
+// server's own /64 is never a session's.
+func TestPool6Take(t *testing.T) {
+	p, err := NewPool6(netip.MustParsePrefix("2001:db8:100::/63"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := netip.MustParsePrefix("2001:db8:100:1::/64")
+	if !p.Take(second) || p.Take(second) {
+		t.Error("Take of a free /64 failed, or a taken one was taken again")
+	}
+	if q, err := p.Acquire(); err == nil {
+		t.Errorf("Acquire gave %v, the /64 taken", q)
+	}
+	p.Release(second)
+	if q, err := p.Acquire(); err != nil || q != second {
+		t.Errorf("Acquire after Release = %v, %v", q, err)
+	}
+	if !p.Take(netip.MustParsePrefix("2001:db8:999::/64")) {
+		t.Error("a /64 outside the pool refused")
+	}
+	if p.Take(netip.MustParsePrefix("2001:db8:100::/64")) {
+		t.Error("the server's /64 taken")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +112,26 @@ type radiusCall struct {
 	rec *radius.Record
 	// acct runs the accounting; ended once.
 	acct *radius.Session
+	// prefix6 is the session's /64 once IPV6CP chose it, for the
+	// accounting records; it may come before or after acct starts.
+	prefix6 atomic.Pointer[netip.Prefix]
+}
+
+// grant returns the call's RADIUS grant, nil without RADIUS or before a
+// login was accepted.
+func (cl *call) grant() *radius.Grant {
+	if cl.radius == nil {
+		return nil
+	}
+	return cl.radius.verifier.Grant()
+}
+
+// setIPv6Prefix records the session's /64 (invalid: none) for accounting.
+func (rc *radiusCall) setIPv6Prefix(p netip.Prefix) {
+	rc.prefix6.Store(&p)
+	if rc.acct != nil {
+		rc.acct.SetIPv6Prefix(p)
+	}
 }
 
 // verifierFor returns the auth.Verifier of a call: RADIUS, with the call's
@@ -192,6 +213,10 @@ func (s *Server) sessionUp(cl *call, i session.Info) {
 	rec.User, rec.Addr = i.User, i.Peer
 	if g := rc.verifier.Grant(); g != nil {
 		rec.User, rec.Class = g.User, g.Class
+		rec.IPv6Prefix, rec.DelegatedPrefixes = g.IPv6Prefix, g.DelegatedPrefixes
+	}
+	if p := rc.prefix6.Load(); p != nil {
+		rec.IPv6Prefix = *p
 	}
 	cl.radiusRec.Store(&rec)
 	acct := cl.cfg.rad.acct

@@ -128,10 +128,10 @@ func writeJSON(w io.Writer, v any) {
 
 func printSessions(w io.Writer, ss []control.Session) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tPEER\tTUNNEL\tCALL IDS\tAUTH\tMPPE\tUPTIME\tRX\tTX\tSTATE")
+	fmt.Fprintln(tw, "ID\tUSER\tPEER\tTUNNEL\tIPV6\tCALL IDS\tAUTH\tMPPE\tUPTIME\tRX\tTX\tSTATE")
 	for _, s := range ss {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			s.ID, dash(s.User), s.Peer, dash(s.Remote), s.ID, s.PeerCallID, dash(s.Auth), mppe(s),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			s.ID, dash(s.User), s.Peer, dash(s.Remote), ipv6(s), s.ID, s.PeerCallID, dash(s.Auth), mppe(s),
 			uptime(s.UptimeSec), traffic(s.RxBytes, s.RxPackets), traffic(s.TxBytes, s.TxPackets), s.State)
 	}
 	tw.Flush()
@@ -146,6 +146,10 @@ func printSession(w io.Writer, s control.Session) {
 	row("peer", s.Peer)
 	row("call IDs (ours/peer's)", fmt.Sprintf("%d/%d", s.ID, s.PeerCallID))
 	row("tunnel (ours/peer's)", fmt.Sprintf("%s/%s", dash(s.Local), dash(s.Remote)))
+	row("IPv6 prefix", dash(s.IPv6Prefix))
+	if len(s.DelegatedPrefixes) > 0 {
+		row("delegated IPv6 prefixes", strings.Join(s.DelegatedPrefixes, " "))
+	}
 	row("authentication", dash(s.Auth))
 	row("encryption (send/receive)", fmt.Sprintf("%s/%s", dash(s.MPPESend), dash(s.MPPERecv)))
 	row("started", s.Started.Format(time.RFC3339))
@@ -190,6 +194,15 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ipv6 is the session's /64 with the prefixes delegated to it, as one
+// column: "2001:db8:1::/64+2001:db8:200::/56".
+func ipv6(s control.Session) string {
+	if s.IPv6Prefix == "" && len(s.DelegatedPrefixes) == 0 {
+		return "-"
+	}
+	return strings.Join(append([]string{dash(s.IPv6Prefix)}, s.DelegatedPrefixes...), "+")
 }
 
 func mppe(s control.Session) string {

@@ -18,7 +18,8 @@ type fake struct{ last control.Request }
 var session = control.Session{ID: 7, PeerCallID: 40000, State: "up", User: "alice", Peer: "10.0.1.2",
 	Local: "192.168.0.1", Remote: "192.168.0.234", Auth: "MS-CHAP-v2", MPPESend: "MPPE-128 stateless",
 	MPPERecv: "MPPE-128 stateless", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), UptimeSec: 3725,
-	RxBytes: 2048, TxBytes: 5 << 20, RxPackets: 10, TxPackets: 3000}
+	RxBytes: 2048, TxBytes: 5 << 20, RxPackets: 10, TxPackets: 3000,
+	IPv6Prefix: "2001:db8:1:2a::/64", DelegatedPrefixes: []string{"2001:db8:200::/56"}}
 
 func (f *fake) Handle(_ context.Context, req control.Request) control.Response {
 	f.last = req
@@ -68,9 +69,10 @@ func TestCommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"sessions"}, control.Request{Command: "sessions"},
-			[]string{"alice", "10.0.1.2", "192.168.0.234", "7/40000", "MS-CHAP-v2", "MPPE-128 stateless", "1h2m5s", "2.0KiB/10p", "5.0MiB/3000p", "up"}},
+			[]string{"alice", "10.0.1.2", "192.168.0.234", "7/40000", "MS-CHAP-v2", "MPPE-128 stateless", "1h2m5s", "2.0KiB/10p", "5.0MiB/3000p", "up", "2001:db8:1:2a::/64+2001:db8:200::/56"}},
 		{[]string{"show", "7"}, control.Request{Command: "show", Arg: "7"},
-			[]string{"user:", "alice", "192.168.0.1/192.168.0.234", "2048 bytes, 10 packets"}},
+			[]string{"user:", "alice", "192.168.0.1/192.168.0.234", "2048 bytes, 10 packets",
+				"IPv6 prefix:", "2001:db8:1:2a::/64", "delegated IPv6 prefixes:", "2001:db8:200::/56"}},
 		{[]string{"kill", "alice"}, control.Request{Command: "kill", Arg: "alice"}, []string{"ended 1 session(s)"}},
 		{[]string{"reload"}, control.Request{Command: "reload"}, []string{"configuration reloaded"}},
 		{[]string{"stats"}, control.Request{Command: "stats"}, []string{"logins ok/failed:", "4/2", "lockout=1 rate=5"}},
@@ -103,7 +105,9 @@ func TestJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &resp); err != nil {
 			t.Fatalf("%v: not JSON: %v\n%s", args, err, out)
 		}
-		if len(resp.Sessions) != 1 || resp.Sessions[0].User != "alice" || resp.Sessions[0].TxBytes != 5<<20 {
+		if len(resp.Sessions) != 1 || resp.Sessions[0].User != "alice" || resp.Sessions[0].TxBytes != 5<<20 ||
+			resp.Sessions[0].IPv6Prefix != "2001:db8:1:2a::/64" || len(resp.Sessions[0].DelegatedPrefixes) != 1 ||
+			!strings.Contains(out, `"ipv6_prefix": "2001:db8:1:2a::/64"`) {
 			t.Errorf("%v: decoded %+v", args, resp)
 		}
 	}
