@@ -73,6 +73,13 @@ type topo struct {
 	server        *netns.Process
 	// confExtra are lines added to pptpd.conf.
 	confExtra []string
+	// serverArg is the server the clients dial, when not srvUnder's
+	// address (ipv6Underlay).
+	serverArg string
+	// remoteIP replaces pptpd.conf's remoteip (the client addresses).
+	remoteIP string
+	// wire is the faulty link between cli and srv (newTopoWith).
+	wire *netns.Wire
 }
 
 // sock is the control socket of the topology's pptpd.
@@ -80,9 +87,20 @@ func (tp *topo) sock() string { return filepath.Join(tp.dir, "pptpd.sock") }
 
 func newTopo(t *testing.T) *topo {
 	t.Helper()
+	return newTopoWith(t, nil)
+}
+
+// newTopoWith is newTopo with cli and srv joined through a faulty wire
+// (tp.wire) applying faults, unless faults is nil.
+func newTopoWith(t *testing.T, faults *netns.Faults) *topo {
+	t.Helper()
 	netns.RequireRoot(t)
 	tp := &topo{cli: netns.NewHost(t, "cli"), srv: netns.NewHost(t, "srv"), lan: netns.NewHost(t, "lan"), dir: t.TempDir()}
-	netns.Connect(t, tp.cli, tp.srv, cliUnder, srvUnder)
+	if faults != nil {
+		tp.wire = netns.ConnectFaulty(t, tp.cli, tp.srv, cliUnder, srvUnder, *faults)
+	} else {
+		netns.Connect(t, tp.cli, tp.srv, cliUnder, srvUnder)
+	}
 	netns.Connect(t, tp.srv, tp.lan, srvLAN, lanHost)
 	tp.srv.Sysctl(t, "net.ipv4.ip_forward", "1")
 	tp.lan.MustRun(t, "ip", "route", "add", "192.168.0.0/24", "via", srvLAN.Addr().String())
@@ -98,8 +116,12 @@ func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
 	secrets := fmt.Sprintf("# client server secret addresses\n%s pptpd %q *\n", user, password)
 	write(t, filepath.Join(tp.dir, "chap-secrets"), secrets)
 	write(t, filepath.Join(tp.dir, "pap-secrets"), secrets)
-	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip 192.168.0.234-238,192.168.0.240\nlogwtmp\ncontrol-socket %s\n%s",
-		opts, tunLocal, tp.sock(), confLines(tp.confExtra)))
+	remote := "192.168.0.234-238,192.168.0.240"
+	if tp.remoteIP != "" {
+		remote = tp.remoteIP
+	}
+	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip %s\nlogwtmp\ncontrol-socket %s\n%s",
+		opts, tunLocal, remote, tp.sock(), confLines(tp.confExtra)))
 	lines := append([]string{"name pptpd", "lock", "nobsdcomp", "novj", "novjccomp", "nologfd",
 		"chap-secrets " + filepath.Join(tp.dir, "chap-secrets"),
 		"pap-secrets " + filepath.Join(tp.dir, "pap-secrets"), "ms-dns 10.0.2.53"}, options...)
@@ -159,7 +181,11 @@ var sessionUpRE = regexp.MustCompile(`msg="session up"|"msg":"session up"`)
 // The client host has no default route of its own, so defaultroute puts
 // one through the tunnel (and pins the server's address outside it).
 func (tp *topo) startClientProcess(t *testing.T, ifname string, options ...string) *netns.Process {
-	args := append([]string{srvUnder.Addr().String(), "ifname", ifname, "defaultroute"}, options...)
+	server := srvUnder.Addr().String()
+	if tp.serverArg != "" {
+		server = tp.serverArg
+	}
+	args := append([]string{server, "ifname", ifname, "defaultroute"}, options...)
 	p := tp.cli.Start(t, filepath.Join(binDir, "pptp"), args...)
 	noRaces(t, p)
 	return p
@@ -470,27 +496,42 @@ func TestProxyARPAndMTU(t *testing.T) {
 	}
 }
 
-// TestServerShutdown stops pptpd with SIGTERM while a session is up: the
-// client must hear LCP Terminate and the call being cleared, not a dead
-// link, and the server must exit promptly.
+// TestServerShutdown stops pptpd with SIGTERM while several sessions are
+// up: every client must hear LCP Terminate, its call disconnected and its
+// control connection stopped (what the wire delivered to the client host
+// shows it), not a dead link, and the server must exit promptly.
 func TestServerShutdown(t *testing.T) {
-	tp := newTopo(t)
+	const clients = 3
+	tp := newTopoWith(t, &netns.Faults{})
+	ctl := tapControl(tp)
 	srv := tp.startServer(t)
-	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	var cs []*client
+	for i := range clients {
+		cs = append(cs, tp.startClient(t, fmt.Sprintf("ppp%d", i), "name", user, "password", password))
+	}
+	if n := len(tp.sessions(t)); n != clients {
+		t.Fatalf("%d sessions up, want %d", n, clients)
+	}
 	start := time.Now()
 	srv.Signal(syscall.SIGTERM)
 	if code, err := srv.Wait(10 * time.Second); err != nil || code != 0 {
 		t.Fatalf("server exit: %d %v", code, err)
 	}
-	if d := time.Since(start); d > 6*time.Second {
-		t.Errorf("server took %v to stop", d)
+	took := time.Since(start)
+	t.Logf("server with %d sessions stopped in %v", clients, took.Round(time.Millisecond))
+	if took > 6*time.Second {
+		t.Errorf("server took %v to stop", took)
 	}
-	code, _ := c.p.Wait(10 * time.Second)
-	if code != 16 {
-		t.Errorf("client exit %d, want 16 (hang-up by the server)\n%s", code, c.p.Output())
+	for i, c := range cs {
+		if code, _ := c.p.Wait(10 * time.Second); code != 16 {
+			t.Errorf("client %d exit %d, want 16 (hang-up by the server)\n%s", i, code, c.p.Output())
+		}
 	}
-	if !regexp.MustCompile(`msg=sent .*proto=LCP code=TermReq`).MatchString(srv.Output()) ||
-		!regexp.MustCompile(`msg="session down".*reason="server shutting down"`).MatchString(srv.Output()) {
-		t.Errorf("server did not terminate LCP on shutdown:\n%s", srv.Output())
+	if n := srv.Count(regexp.MustCompile(`msg=sent .*proto=LCP code=TermReq`)); n < clients {
+		t.Errorf("server sent %d LCP Terminate-Requests for %d sessions:\n%s", n, clients, srv.Output())
 	}
+	if n := srv.Count(regexp.MustCompile(`msg="session down".*reason="server shutting down"`)); n != clients {
+		t.Errorf("%d sessions ended for the shutdown, want %d:\n%s", n, clients, srv.Output())
+	}
+	ctl.checkShutdownMessages(t, clients)
 }
