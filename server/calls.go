@@ -198,10 +198,10 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 // session nor its end costs a goroutine while the session is idle.
 func (s *Server) run(ctx context.Context, cl *call, ended func(*call)) {
 	// The session outlives the server's context: on shutdown it still
-	// terminates LCP with its peer, and is cancelled only if that stalls.
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	cl.cancel = cancel
-	cl.sess.Start(sctx, func(err error) {
+	// terminates LCP with its peer, and is aborted only if that stalls.
+	// Its context cannot end, which costs nothing to watch; Abort ends it.
+	cl.cancel = cl.sess.Abort
+	cl.sess.Start(context.WithoutCancel(ctx), func(err error) {
 		cl.done <- err
 		ended(cl)
 	})

@@ -68,7 +68,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 func (s *Server) establish(ctx context.Context, nc net.Conn) *ctrl {
 	peerAP, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	peer := peerAP.Addr().Unmap()
-	log := s.log.With("peer", peer.String())
+	log := slog.New(&lazyAttrs{h: s.log.Handler(), attrs: []slog.Attr{slog.String("peer", peer.String())}})
 	if ok, key, why := s.guard.admitConn(peer, time.Now()); !ok {
 		bump(&s.count.refused, key, 1)
 		log.Debug("control connection refused", "reason", why)
@@ -356,4 +356,39 @@ func (s *Server) answerNotConnected(c *pptp.Conn, m pptp.Message) {
 	case *pptp.StopCtrlConnRequest:
 		c.Send(&pptp.StopCtrlConnReply{Result: pptp.StopGeneralError, ErrorCode: pptp.ErrorCodeNotConnected})
 	}
+}
+
+// lazyAttrs is a slog.Handler that adds its attributes to each record as
+// it is handled, where Logger.With formats them once into a copy of the
+// handler. The loggers of a connection and of its call live as long as the
+// session and log a handful of lines; With's copies cost every session
+// several hundred bytes of memory for its whole life. The output is the
+// same: the attributes come first, then the record's own.
+type lazyAttrs struct {
+	h     slog.Handler
+	attrs []slog.Attr
+}
+
+func (l *lazyAttrs) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.h.Enabled(ctx, level)
+}
+
+func (l *lazyAttrs) Handle(ctx context.Context, r slog.Record) error {
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	nr.AddAttrs(l.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		nr.AddAttrs(a)
+		return true
+	})
+	return l.h.Handle(ctx, nr)
+}
+
+func (l *lazyAttrs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &lazyAttrs{h: l.h, attrs: append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)}
+}
+
+// WithGroup puts the attributes outside the group, as With followed by
+// WithGroup would.
+func (l *lazyAttrs) WithGroup(name string) slog.Handler {
+	return l.h.WithAttrs(l.attrs).WithGroup(name)
 }

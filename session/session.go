@@ -163,6 +163,9 @@ type Session struct {
 	setupT   *time.Timer // the setup deadline
 	echoT    *time.Timer // the next LCP echo tick
 	stopCtx  func() bool // unregisters the context's AfterFunc
+	// cancelVerify abandons the verifications in flight (a RADIUS
+	// request, for one) once they no longer matter.
+	cancelVerify context.CancelFunc
 
 	lcp   *lcp.LCP
 	ipcp  *ipcp.IPCP
@@ -344,7 +347,12 @@ func (s *Session) drain() {
 // queue, which exits after it.
 func (s *Session) end(err error) {
 	s.stopTimers()
-	s.setupT.Stop()
+	if s.setupT != nil {
+		s.setupT.Stop()
+	}
+	if s.cancelVerify != nil {
+		s.cancelVerify()
+	}
 	if s.echoT != nil {
 		s.echoT.Stop()
 	}
@@ -390,9 +398,32 @@ func (s *Session) Start(ctx context.Context, done func(error)) {
 	// it, because posting waits for qmu.
 	s.queue = append([]func(){open}, s.queue...)
 	s.draining = true
-	s.stopCtx = context.AfterFunc(ctx, func() { s.post(s.ctxDone) })
+	if ctx.Done() != nil {
+		s.stopCtx = context.AfterFunc(ctx, func() { s.post(s.ctxDone) })
+	} else {
+		// A context that cannot end costs nothing to watch; the owner
+		// ends the session with Abort.
+		s.stopCtx = func() bool { return false }
+	}
 	s.qmu.Unlock()
 	go s.drain()
+}
+
+// Abort ends the session at once, as the end of its context does (Run
+// returns context.Canceled unless the link was already ending for a
+// reason of its own). A server that holds many sessions starts them with
+// a context that cannot end and aborts them with this instead: watching a
+// cancellable context costs every session an AfterFunc and a child
+// registration.
+func (s *Session) Abort() { s.post(s.aborted) }
+
+func (s *Session) aborted() {
+	s.teardownData()
+	err := s.endErr
+	if err == nil {
+		err = context.Canceled
+	}
+	s.end(err)
 }
 
 // echoTick sends an LCP Echo-Request, or ends a link whose peer stopped
@@ -577,7 +608,12 @@ func (s *Session) lcpUp(r lcp.Result) {
 func (s *Session) verify(req *auth.Request) {
 	req.Peer = s.cfg.PeerAddr
 	v := s.cfg.Verifier
-	ctx := s.ctx
+	ctx, cancel := context.WithCancel(s.ctx)
+	if prev := s.cancelVerify; prev != nil {
+		s.cancelVerify = func() { prev(); cancel() }
+	} else {
+		s.cancelVerify = cancel
+	}
 	go func() {
 		res, err := v.Verify(ctx, req)
 		s.post(func() {
@@ -589,6 +625,10 @@ func (s *Session) verify(req *auth.Request) {
 }
 
 func (s *Session) serverAuthDone(res *auth.Result) {
+	if s.cancelVerify != nil {
+		s.cancelVerify()
+		s.cancelVerify = nil
+	}
 	s.user = s.asrv.User()
 	if !res.OK {
 		if s.hooks.AuthFailed != nil {
@@ -730,6 +770,12 @@ func (s *Session) maybeDataUp() {
 	}
 	s.dataUp = true
 	s.upAt = time.Now()
+	// The setup deadline is met: its timer goes now rather than sit in
+	// every session's memory until it would have fired.
+	if s.setupT != nil {
+		s.setupT.Stop()
+		s.setupT = nil
+	}
 	s.info.User = s.user
 	s.info.PeerMRU = s.lcpRes.PeerMRU
 	if s.cfg.Role == Server {

@@ -451,3 +451,35 @@ func TestStartIdleNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestAbort: a session started with a context that cannot end is ended by
+// Abort, at once, with context.Canceled.
+func TestAbort(t *testing.T) {
+	p := newPair(t, serverConfig(ppp.AuthMSCHAPv2), clientConfig("s3cret"))
+	srvErr := make(chan error, 1)
+	p.srv.Start(context.Background(), func(err error) { srvErr <- err })
+	cliErr := make(chan error, 1)
+	go func() { cliErr <- p.cli.Run(t.Context()) }()
+	select {
+	case <-p.srvUp:
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not come up")
+	}
+	p.srv.Abort()
+	select {
+	case err := <-srvErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("aborted session ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Abort did not end the session")
+	}
+	p.srvLink.mu.Lock()
+	network := p.srvLink.network
+	p.srvLink.mu.Unlock()
+	if network {
+		t.Error("the data path is still up after Abort")
+	}
+	p.cli.Close("test over")
+	<-cliErr
+}
