@@ -71,8 +71,8 @@ func fail(code int, format string, args ...any) error {
 
 // Config describes one connection.
 type Config struct {
-	// Server is the server's host name or IPv4 address, with an optional
-	// ":port".
+	// Server is the server's host name, IPv4 address or IPv6 address
+	// (in brackets when a ":port" follows), with an optional ":port".
 	Server   string
 	User     string
 	Password string
@@ -211,7 +211,7 @@ func (c *Client) Hangup() {
 	}
 }
 
-func resolve(ctx context.Context, server string) (netip.AddrPort, error) {
+func resolve(ctx context.Context, server, network string) (netip.AddrPort, error) {
 	host, port := server, pptp.Port
 	if h, p, err := net.SplitHostPort(server); err == nil {
 		n, err := strconv.Atoi(p)
@@ -220,13 +220,25 @@ func resolve(ctx context.Context, server string) (netip.AddrPort, error) {
 		}
 		host, port = h, n
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !a.Unmap().Is4() {
-			return netip.AddrPort{}, fmt.Errorf("%s: only IPv4 servers are supported", host)
-		}
-		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+	// "[2001:db8::1]" without a port is an IPv6 address too.
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		if a.Zone() != "" {
+			// The GRE socket would need the zone's scope ID.
+			return netip.AddrPort{}, fmt.Errorf("%s: link-local servers are not supported", host)
+		}
+		if (network == "ip4" && !a.Is4()) || (network == "ip6" && !a.Is6()) {
+			return netip.AddrPort{}, fmt.Errorf("%s is not an %s address", host, map[string]string{"ip4": "IPv4", "ip6": "IPv6"}[network])
+		}
+		return netip.AddrPortFrom(a, uint16(port)), nil
+	}
+	// The first address is the one the resolver prefers: Go's sorts
+	// A and AAAA records by RFC 6724 as getaddrinfo does, which puts
+	// addresses the host has no route to last.
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
 	if err != nil || len(ips) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("cannot resolve %s: %v", host, err)
 	}
@@ -357,7 +369,7 @@ type upState struct {
 // attempt makes one connection and holds it until it ends. wasUp says
 // whether the session reached the network phase.
 func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
-	srv, err := resolve(ctx, c.cfg.Server)
+	srv, err := resolve(ctx, c.cfg.Server, "ip")
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, fail(ExitUserRequest, "interrupted while connecting")
@@ -367,7 +379,7 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 	log := c.log.With("server", srv.Addr().String())
 	log.Info("connecting", "attempt", c.track.snapshot().Attempts)
 	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
-	nc, err := d.DialContext(ctx, "tcp4", srv.String())
+	nc, err := d.DialContext(ctx, "tcp", srv.String())
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, fail(ExitUserRequest, "interrupted while connecting")
@@ -388,7 +400,7 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 	if mtu == 0 || mru == 0 {
 		auto := 1400 // when the link cannot be found, the customary PPTP size
 		if lm, err := netcfg.LinkMTU(srv.Addr()); err == nil {
-			auto = datapath.TunnelMTU(lm)
+			auto = datapath.TunnelMTU(lm, srv.Addr())
 		}
 		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
 	}
@@ -422,7 +434,7 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 			}
 		}
 	}
-	engine := datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, DefaultCall: true, Log: log})
+	engine := datapath.NewEngine(datapath.Config{GRE: []*datapath.GRESocket{gs}, TUN: dev, DefaultCall: true, Log: log})
 	ectx, ecancel := context.WithCancel(context.Background())
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(ectx) }()

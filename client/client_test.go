@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -52,7 +53,7 @@ func TestRetryable(t *testing.T) {
 }
 
 func TestRoutePlanServerPin(t *testing.T) {
-	srv := netip.MustParseAddr("203.0.113.7")
+	srv, srv6 := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::7")
 	for _, tc := range []struct {
 		plan routePlan
 		want bool
@@ -61,6 +62,10 @@ func TestRoutePlanServerPin(t *testing.T) {
 		{routePlan{server: srv, def: true}, true},
 		{routePlan{server: srv, prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, false},
 		{routePlan{server: srv, prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}, true},
+		// The IPv4 default route does not carry an IPv6 server; its
+		// pin comes with defaultroute6.
+		{routePlan{server: srv6, def: true}, false},
+		{routePlan{server: srv6, def: true, replace: true}, false},
 	} {
 		if got := tc.plan.needsServerPin(); got != tc.want {
 			t.Errorf("%+v: pin %v, want %v", tc.plan, got, tc.want)
@@ -221,4 +226,32 @@ func TestOpenProxiesTaken(t *testing.T) {
 		t.Fatalf("the first proxy's port was not released: %v", err)
 	}
 	ln.Close()
+}
+
+// TestResolveAddresses: IPv4 and IPv6 literals, with and without brackets
+// and port, and the family a local address imposes.
+func TestResolveAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		server, network, want string
+	}{
+		{"192.0.2.1", "ip", "192.0.2.1:1723"},
+		{"192.0.2.1:1724", "ip", "192.0.2.1:1724"},
+		{"::ffff:192.0.2.1", "ip", "192.0.2.1:1723"},
+		{"2001:db8::1", "ip", "[2001:db8::1]:1723"},
+		{"[2001:db8::1]", "ip", "[2001:db8::1]:1723"},
+		{"[2001:db8::1]:1724", "ip6", "[2001:db8::1]:1724"},
+		{"2001:db8::1", "ip4", ""},
+		{"192.0.2.1", "ip6", ""},
+		{"[fe80::1%eth0]:1723", "ip", ""},
+		{"[2001:db8::1]:0", "ip", ""},
+		{"[2001:db8::1]:x", "ip", ""},
+	} {
+		ap, err := resolve(context.Background(), tc.server, tc.network)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("resolve(%q, %s) = %v, want an error", tc.server, tc.network, ap)
+		case tc.want != "" && (err != nil || ap.String() != tc.want):
+			t.Errorf("resolve(%q, %s) = %v, %v; want %s", tc.server, tc.network, ap, err, tc.want)
+		}
+	}
 }

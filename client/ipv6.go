@@ -191,6 +191,15 @@ func (l *clientLink) addDefaultRoute6(log *slog.Logger) {
 	default:
 		routes = []netip.Prefix{netip.MustParsePrefix("::/0")}
 	}
+	if l.server.Is6() && !l.virtual {
+		// The tunnel runs over IPv6: the server's address must not
+		// follow the default route into it.
+		if u := pinServer(l.server, cfg.IfName, log); u != nil {
+			l.mu.Lock()
+			l.undo = append(l.undo, u)
+			l.mu.Unlock()
+		}
+	}
 	for _, r := range routes {
 		undo, err := netcfg.AddRoute(cfg.IfName, r)
 		if err != nil {

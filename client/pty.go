@@ -78,7 +78,12 @@ func RunPty(ctx context.Context, cfg PtyConfig) error {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 15 * time.Second
 	}
-	srv, err := resolve(ctx, cfg.Server)
+	// A local address to bind to decides the family of the server's.
+	network := "ip"
+	if cfg.LocalAddr.IsValid() {
+		network = map[bool]string{false: "ip6", true: "ip4"}[cfg.LocalAddr.Unmap().Is4()]
+	}
+	srv, err := resolve(ctx, cfg.Server, network)
 	if err != nil {
 		return fail(ExitConnectFailed, "server unreachable: %v", err)
 	}
@@ -91,7 +96,7 @@ func RunPty(ctx context.Context, cfg PtyConfig) error {
 		d.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddr.AsSlice(), Port: cfg.LocalPort}
 	}
 	log.Debug("connecting")
-	nc, err := d.DialContext(ctx, "tcp4", srv.String())
+	nc, err := d.DialContext(ctx, "tcp", srv.String())
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(ExitUserRequest, "interrupted while connecting")
@@ -114,7 +119,7 @@ func RunPty(ctx context.Context, cfg PtyConfig) error {
 	if err != nil {
 		return fail(ExitFatal, "%v", err)
 	}
-	engine := datapath.NewEngine(datapath.Config{GRE: gs, ReorderTimeout: cfg.ReorderTimeout, Log: log})
+	engine := datapath.NewEngine(datapath.Config{GRE: []*datapath.GRESocket{gs}, ReorderTimeout: cfg.ReorderTimeout, Log: log})
 	ectx, ecancel := context.WithCancel(context.Background())
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(ectx) }()

@@ -30,9 +30,11 @@ type routePlan struct {
 }
 
 // needsServerPin reports whether a route we add would carry the server's
-// own address into the tunnel, so a host route must keep it outside.
+// own address into the tunnel, so a host route must keep it outside. The
+// IPv4 default route does not carry an IPv6 server (defaultroute6 pins
+// that one, see addDefaultRoute6).
 func (p routePlan) needsServerPin() bool {
-	if p.def || p.replace {
+	if (p.def || p.replace) && p.server.Is4() {
 		return true
 	}
 	for _, r := range p.prefixes {
@@ -48,19 +50,8 @@ func (p routePlan) needsServerPin() bool {
 // are logged: the session is useful without one of its routes.
 func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []string) {
 	if p.needsServerPin() {
-		g, err := netcfg.RouteTo(p.server)
-		switch {
-		case err != nil:
-			log.Warn("cannot find the route to the server to keep it outside the tunnel", "err", err)
-		case g.Dev == p.ifname:
-			log.Warn("the server is already routed through " + p.ifname)
-		default:
-			u, err := netcfg.AddHostRouteVia(p.server, g)
-			if err != nil {
-				log.Warn("route to the server", "err", err)
-			} else {
-				undo = append(undo, u)
-			}
+		if u := pinServer(p.server, p.ifname, log); u != nil {
+			undo = append(undo, u)
 		}
 	}
 	if p.def {
@@ -110,6 +101,27 @@ func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []s
 		log.Info("route " + r.String() + " set through " + p.ifname)
 	}
 	return undo, installed
+}
+
+// pinServer adds a host route that keeps the server's address on the path
+// it takes now, outside the tunnel device ifname, and returns its undo, or
+// nil when there is nothing to undo (failures are logged).
+func pinServer(server netip.Addr, ifname string, log *slog.Logger) func() error {
+	g, err := netcfg.RouteTo(server)
+	switch {
+	case err != nil:
+		log.Warn("cannot find the route to the server to keep it outside the tunnel", "err", err)
+	case g.Dev == ifname:
+		log.Warn("the server is already routed through " + ifname)
+	default:
+		u, err := netcfg.AddHostRouteVia(server, g)
+		if err != nil {
+			log.Warn("route to the server", "err", err)
+			return nil
+		}
+		return u
+	}
+	return nil
 }
 
 // addRoute routes prefix through the point-to-point device dev and returns

@@ -19,7 +19,13 @@ import (
 type CallConfig struct {
 	LocalID uint16     // our Call ID: the peer puts it in the GRE key
 	PeerID  uint16     // the peer's Call ID: we put it in the GRE key
-	Peer    netip.Addr // the peer's IPv4 address
+	Peer    netip.Addr // the peer's address on the underlay, IPv4 or IPv6
+	// Local is our address the peer talks to (the control connection's
+	// local address), the source of the GRE packets we send it. A host
+	// with several addresses, common with IPv6, would otherwise answer
+	// from the one the kernel prefers, which a client's connected GRE
+	// socket drops. Invalid or unspecified: the kernel chooses.
+	Local netip.Addr
 	// PeerWindow is the peer's Packet Recv. Window Size from its
 	// Outgoing-Call-Request or -Reply.
 	PeerWindow uint16
@@ -416,7 +422,7 @@ func (c *Call) SendControl(p ppp.Protocol, pkt []byte) {
 		return
 	}
 	if pkt := c.submitLocked(b[:start], b[start:]); pkt != nil {
-		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 	}
 }
 
@@ -445,7 +451,7 @@ func (c *Call) SendFrame(frame []byte) error {
 		return nil
 	}
 	if pkt := c.submitLocked(b[:gre.MaxHeaderLen], b[gre.MaxHeaderLen:]); pkt != nil {
-		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 	}
 	return nil
 }
@@ -531,7 +537,7 @@ func (c *Call) drainLocked() {
 		if pkt == nil {
 			return
 		}
-		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
 	}
@@ -641,7 +647,7 @@ func (c *Call) SendIP(buf []byte) error {
 	if pkt == nil {
 		return nil // queued for the window, or counted as dropped
 	}
-	c.engine.sendOne(pkt, c.cfg.Peer)
+	c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 	c.sent()
 	return nil
 }
@@ -674,7 +680,7 @@ func (c *Call) SendLocalIP(ip []byte) error {
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
 	if pkt := c.encapLocked(buf, Headroom, len(ip), true); pkt != nil {
-		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 	}
 	return nil
 }
@@ -701,7 +707,7 @@ func (c *Call) delayedAck() {
 	pkt := c.appendAck(b[:])
 	c.txMu.Unlock()
 	if pkt != nil && !c.removed.Load() {
-		c.engine.sendOne(pkt, c.cfg.Peer)
+		c.engine.sendOne(pkt, c.cfg.Peer, c.cfg.Local)
 	}
 }
 

@@ -1,11 +1,17 @@
 // Package datapath moves IP packets between a TUN device and PPTP calls
-// over one raw GRE socket, for any number of calls.
+// over raw GRE sockets, one per address family of the underlay, for any
+// number of calls.
 //
-// Receive (network to TUN), one goroutine, in this order per batch:
+// Receive (network to TUN), one goroutine per socket, in this order per
+// batch:
 //
-//  1. recvmmsg a batch of GRE packets (IP header included) from the socket.
-//  2. Per packet: check the IPv4 and enhanced GRE headers, find the call by
-//     our Call ID (the GRE key) and check the sender is the call's peer.
+//  1. recvmmsg a batch of GRE packets from the socket: with the IPv4
+//     header on an IPv4 socket; from the GRE header on an IPv6 one, the
+//     sender given apart by recvmmsg.
+//  2. Per packet: check the IPv4 header if any and the enhanced GRE
+//     header, find the call by our Call ID (the GRE key) and check the
+//     sender is the call's peer. A call's peer has one family, so only
+//     one receive goroutine ever gets past this point for a call.
 //  3. Apply the acknowledgement to the call's send window (this may release
 //     packets queued while the peer's window was full).
 //  4. Check the sequence number: in order or after a gap (loss) is
@@ -31,7 +37,8 @@
 //  3. Under the call's send lock: write the PPP protocol, MPPE-encrypt in
 //     place, write the PPP and GRE headers into the headroom in front of
 //     the packet, number it, and piggyback the acknowledgement owed.
-//  4. sendmmsg the batch.
+//  4. sendmmsg the batch, the packets to IPv4 and to IPv6 peers each
+//     through the socket of their family.
 //
 // Steps 3 of the send side and 3 of the receive side are the only places
 // where the two goroutines meet, on a per-call lock; the per-packet path
@@ -61,17 +68,25 @@ import (
 // device for the PPP, MPPE and GRE headers (24 bytes at most).
 const Headroom = 64
 
-// Overhead is what a tunnelled IP packet gains on the way out: the outer
-// IPv4 header (20), enhanced GRE with sequence and ack numbers (16), the
-// PPP address, control and protocol fields (4), the MPPE header and the
-// inner protocol field (4).
+// Overhead is what a tunnelled IP packet gains on the way out over an IPv4
+// underlay: the outer IPv4 header (20), enhanced GRE with sequence and ack
+// numbers (16), the PPP address, control and protocol fields (4), the MPPE
+// header and the inner protocol field (4).
 const Overhead = 44
 
-// TunnelMTU is the largest IP packet that fits a tunnel over a link with
-// MTU linkMTU without fragmenting the GRE packet, within the bounds PPP
-// and IPv4 allow.
-func TunnelMTU(linkMTU int) int {
-	return min(max(linkMTU-Overhead, 576), 1500)
+// Overhead6 is Overhead over an IPv6 underlay, whose header is 40 bytes
+// instead of 20.
+const Overhead6 = Overhead + 20
+
+// TunnelMTU is the largest IP packet that fits a tunnel to peer over a
+// link with MTU linkMTU without fragmenting the GRE packet, within the
+// bounds PPP and IPv4 allow. The peer's family decides the outer header.
+func TunnelMTU(linkMTU int, peer netip.Addr) int {
+	o := Overhead
+	if peer.Unmap().Is6() {
+		o = Overhead6
+	}
+	return min(max(linkMTU-o, 576), 1500)
 }
 
 // tunOffset is where an IP packet starts in a TUN write buffer: room for
@@ -88,8 +103,12 @@ const (
 
 // Config configures an engine.
 type Config struct {
-	// GRE is the socket; the engine closes it when Run returns.
-	GRE *GRESocket
+	// GRE are the raw GRE sockets, one per address family the peers
+	// use (a server listening on all addresses has an IPv4 and an IPv6
+	// one). Every socket is read; a packet leaves through the first
+	// socket of its destination's family. The engine closes them when
+	// Run returns.
+	GRE []*GRESocket
 	// TUN is the device IP packets come from and go to; nil when every
 	// call has its own DeliverIP (a load generator).
 	TUN tun.Device
@@ -107,7 +126,7 @@ type Config struct {
 
 // Counters of packets the engine could not give to any call.
 type Counters struct {
-	Malformed   atomic.Uint64 // not a valid IPv4 + enhanced GRE packet
+	Malformed   atomic.Uint64 // not a valid (IPv4 +) enhanced GRE packet
 	UnknownCall atomic.Uint64 // no call with that Call ID
 	WrongPeer   atomic.Uint64 // the Call ID exists but belongs to another peer
 	Truncated   atomic.Uint64 // larger than our receive buffer
@@ -126,8 +145,10 @@ type Engine struct {
 	defCall        atomic.Pointer[Call]
 	Counters       Counters
 
+	// socks are the sending sockets by family (index 1: IPv6).
+	socks  [2]*GRESocket
 	ctlMu  sync.Mutex
-	ctlW   *BatchWriter
+	ctlW   [2]*BatchWriter
 	ctlMsg [1]Message
 	send   sendFunc
 }
@@ -141,10 +162,21 @@ func NewEngine(cfg Config) *Engine {
 		cfg.ReorderTimeout = DefaultReorderTimeout
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log, reorderTimeout: cfg.ReorderTimeout}
-	if cfg.GRE != nil {
-		e.ctlW = cfg.GRE.NewWriter(1)
+	for _, s := range cfg.GRE {
+		if s != nil && e.socks[family(s.v6)] == nil {
+			e.socks[family(s.v6)] = s
+			e.ctlW[family(s.v6)] = s.NewWriter(1)
+		}
 	}
 	return e
+}
+
+// family is the index of an address family in Engine.socks.
+func family(v6 bool) int {
+	if v6 {
+		return 1
+	}
+	return 0
 }
 
 // sendFunc, when set, replaces the socket for packets sent one at a time
@@ -207,14 +239,19 @@ func (e *Engine) routeDel(c *Call, peer netip.Addr) {
 
 // sendOne sends one packet outside the batched paths (control frames,
 // delayed acks, queued packets).
-func (e *Engine) sendOne(pkt []byte, dst netip.Addr) {
+func (e *Engine) sendOne(pkt []byte, dst, src netip.Addr) {
 	if e.send != nil {
 		e.send(pkt, dst)
 		return
 	}
+	w := e.ctlW[family(dst.Is6())]
+	if w == nil {
+		e.Counters.SendDropped.Add(1) // no socket for the peer's family
+		return
+	}
 	e.ctlMu.Lock()
-	e.ctlMsg[0] = Message{Buf: pkt, Dst: dst}
-	err := e.ctlW.Write(e.ctlMsg[:])
+	e.ctlMsg[0] = Message{Buf: pkt, Dst: dst, Src: src}
+	err := w.Write(e.ctlMsg[:])
 	e.ctlMsg[0] = Message{}
 	e.ctlMu.Unlock()
 	if err != nil && !errors.Is(err, os.ErrClosed) {
@@ -225,10 +262,15 @@ func (e *Engine) sendOne(pkt []byte, dst netip.Addr) {
 // Run moves packets until ctx ends or the socket fails, then closes the
 // socket and the device.
 func (e *Engine) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, len(e.cfg.GRE)+1)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); errc <- e.receiveLoop() }()
+	for _, s := range e.cfg.GRE {
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- e.receiveLoop(s) }()
+	}
 	if e.cfg.TUN != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- e.sendLoop() }()
@@ -238,7 +280,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	e.cfg.GRE.Close()
+	for _, s := range e.cfg.GRE {
+		if s != nil {
+			s.Close()
+		}
+	}
 	if e.cfg.TUN != nil {
 		e.cfg.TUN.Close()
 	}
@@ -281,17 +327,19 @@ func newRxBatch() *rxBatch {
 	return b
 }
 
-func (e *Engine) receiveLoop() error {
+// receiveLoop reads socket s; each socket has its own loop and batch,
+// and acknowledgements go back through the socket the packets came from.
+func (e *Engine) receiveLoop(s *GRESocket) error {
 	b := newRxBatch()
-	r := e.cfg.GRE.NewReader(b.bufs)
-	ackW := e.cfg.GRE.NewWriter(batchSize)
+	r := s.NewReader(b.bufs)
+	ackW := s.NewWriter(batchSize)
 	var deadline time.Time
 	for {
 		// Wake up in time to release packets held for reordering even
 		// when nothing else arrives.
 		if d := e.reorderDeadline(b); !d.Equal(deadline) {
 			deadline = d
-			e.cfg.GRE.file.SetReadDeadline(d)
+			s.file.SetReadDeadline(d)
 		}
 		n, err := r.Read(b.sizes)
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -309,7 +357,11 @@ func (e *Engine) receiveLoop() error {
 				e.Counters.Truncated.Add(1)
 				continue
 			}
-			e.receive(b, b.bufs[i][:b.sizes[i]])
+			if s.v6 {
+				e.receiveGRE(b, b.bufs[i][:b.sizes[i]], r.Src(i))
+			} else {
+				e.receive(b, b.bufs[i][:b.sizes[i]])
+			}
 		}
 		if len(b.holding) > 0 {
 			kept := b.holding[:0]
@@ -327,7 +379,7 @@ func (e *Engine) receiveLoop() error {
 			c.ackMarked = false
 			if c.unacked.Load() >= ackEvery {
 				if pkt := c.appendAck(b.ackBufs[i][:]); pkt != nil {
-					b.ackMsgs = append(b.ackMsgs, Message{Buf: pkt, Dst: c.cfg.Peer})
+					b.ackMsgs = append(b.ackMsgs, Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
 				}
 			} else {
 				c.armAck()
@@ -341,7 +393,8 @@ func (e *Engine) receiveLoop() error {
 	}
 }
 
-// receive handles one packet from the GRE socket (steps 2-6 above).
+// receive handles one packet from an IPv4 GRE socket, IPv4 header
+// included (steps 2-6 above).
 func (e *Engine) receive(b *rxBatch, pkt []byte) {
 	if len(pkt) < 20 || pkt[0]>>4 != 4 {
 		e.Counters.Malformed.Add(1)
@@ -353,8 +406,13 @@ func (e *Engine) receive(b *rxBatch, pkt []byte) {
 		e.Counters.Malformed.Add(1)
 		return
 	}
-	src := netip.AddrFrom4([4]byte(pkt[12:16]))
-	h, payload, err := gre.Parse(pkt[ihl:total])
+	e.receiveGRE(b, pkt[ihl:total], netip.AddrFrom4([4]byte(pkt[12:16])))
+}
+
+// receiveGRE handles one GRE packet from src (steps 2-6 above): what an
+// IPv6 socket receives, or an IPv4 packet's payload.
+func (e *Engine) receiveGRE(b *rxBatch, pkt []byte, src netip.Addr) {
+	h, payload, err := gre.Parse(pkt)
 	if err != nil {
 		e.Counters.Malformed.Add(1)
 		return
@@ -558,9 +616,18 @@ func (e *Engine) sendLoop() error {
 		bufs[i] = make([]byte, Headroom+rxBufSize)
 	}
 	sizes := make([]int, bs)
-	msgs := make([]Message, 0, bs)
-	calls := make([]*Call, 0, bs)
-	w := e.cfg.GRE.NewWriter(bs)
+	// One batch per family: the packets for IPv4 peers and for IPv6
+	// peers leave through different sockets.
+	var msgs [2][]Message
+	var calls [2][]*Call
+	var w [2]*BatchWriter
+	var dropped [2]uint64 // what each writer had dropped, counted already
+	for f, s := range e.socks {
+		msgs[f], calls[f] = make([]Message, 0, bs), make([]*Call, 0, bs)
+		if s != nil {
+			w[f] = s.NewWriter(bs)
+		}
+	}
 	for {
 		n, err := dev.Read(bufs, sizes, Headroom)
 		if err != nil && n == 0 {
@@ -572,7 +639,9 @@ func (e *Engine) sendLoop() error {
 			}
 			return err
 		}
-		msgs, calls = msgs[:0], calls[:0]
+		for f := range msgs {
+			msgs[f], calls[f] = msgs[f][:0], calls[f][:0]
+		}
 		for i := 0; i < n; i++ {
 			ip := bufs[i][Headroom : Headroom+sizes[i]]
 			c := e.route(ip)
@@ -582,23 +651,34 @@ func (e *Engine) sendLoop() error {
 				e.Counters.NoRoute.Add(1)
 				continue
 			}
+			f := family(c.cfg.Peer.Is6())
+			if w[f] == nil {
+				e.Counters.NoRoute.Add(1)
+				continue
+			}
 			if pkt := c.encap(bufs[i], Headroom, sizes[i]); pkt != nil {
-				msgs = append(msgs, Message{Buf: pkt, Dst: c.cfg.Peer})
-				calls = append(calls, c)
+				msgs[f] = append(msgs[f], Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
+				calls[f] = append(calls[f], c)
 			}
 		}
-		err = w.Write(msgs)
-		for i, c := range calls {
-			c.sent()
-			calls[i], msgs[i] = nil, Message{}
-		}
-		if err != nil {
-			if closed(err) {
-				return nil
+		for f := range w {
+			if w[f] == nil {
+				continue
 			}
-			e.log.Debug("GRE send failed", "err", err)
+			err = w[f].Write(msgs[f])
+			for i, c := range calls[f] {
+				c.sent()
+				calls[f][i], msgs[f][i] = nil, Message{}
+			}
+			if err != nil {
+				if closed(err) {
+					return nil
+				}
+				e.log.Debug("GRE send failed", "err", err)
+			}
+			e.Counters.SendDropped.Add(w[f].Dropped - dropped[f])
+			dropped[f] = w[f].Dropped
 		}
-		e.Counters.SendDropped.Store(w.Dropped)
 	}
 }
 

@@ -304,7 +304,7 @@ func (g *gen) openEngines() error {
 			c.Close()
 		}
 		if lm, err := netcfg.LinkMTU(g.cfg.Server.Addr()); err == nil {
-			mru = datapath.TunnelMTU(lm)
+			mru = datapath.TunnelMTU(lm, g.cfg.Server.Addr())
 		}
 		for _, src := range srcs {
 			s, err := datapath.ListenGRE(src, g.cfg.Server.Addr())
@@ -313,7 +313,7 @@ func (g *gen) openEngines() error {
 			}
 			e := &engine{src: src}
 			e.ids.next = uint16(rand.N(65535)) + 1
-			e.e = datapath.NewEngine(datapath.Config{GRE: s, Log: g.log.With("source", src.String())})
+			e.e = datapath.NewEngine(datapath.Config{GRE: []*datapath.GRESocket{s}, Log: g.log.With("source", src.String())})
 			g.engines = append(g.engines, e)
 		}
 		return nil

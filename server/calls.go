@@ -131,7 +131,7 @@ func (s *Server) connectIncoming(ctx context.Context, cl *call, m *pptp.Incoming
 // launch registers an admitted call with the data path and builds its
 // session.
 func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.Logger) error {
-	dp, err := s.engine.AddCall(datapath.CallConfig{LocalID: cl.id, PeerID: cl.peerID, Peer: peer, PeerWindow: peerWindow})
+	dp, err := s.engine.AddCall(datapath.CallConfig{LocalID: cl.id, PeerID: cl.peerID, Peer: peer, Local: cl.local, PeerWindow: peerWindow})
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (s *Server) launch(cl *call, peer netip.Addr, peerWindow uint16, log *slog.
 	if mtu == 0 || mru == 0 {
 		auto := 1400 // when the link cannot be found, the customary PPTP size
 		if lm, err := netcfg.LinkMTU(peer); err == nil {
-			auto = datapath.TunnelMTU(lm)
+			auto = datapath.TunnelMTU(lm, peer)
 		}
 		mtu, mru = cmp.Or(mtu, auto), cmp.Or(mru, auto)
 	}

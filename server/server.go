@@ -31,8 +31,10 @@ import (
 
 // Config is everything the server needs, already parsed and checked.
 type Config struct {
-	// Listen is the TCP address for control connections ("ip:port");
-	// the IP also binds the GRE socket when it is not unspecified.
+	// Listen is the TCP address for control connections ("ip:port",
+	// "[ipv6]:port"); the IP also binds the GRE socket when it is not
+	// unspecified. An empty host (":port") listens on all addresses of
+	// both families, 0.0.0.0 on IPv4 only, [::] on IPv6 only.
 	Listen string
 	Pool   *Pool
 	// MaxSessions caps concurrent sessions (pptpd.conf connections).
@@ -276,19 +278,34 @@ func (s *Server) Reload(cfg Config) error {
 func (s *Server) Run(parent context.Context) error {
 	ctx, stop := context.WithCancelCause(parent)
 	defer stop(nil)
-	ap, err := netip.ParseAddrPort(s.cfg.Listen)
+	network, gres, err := listenFamilies(s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen address %q: %w", s.cfg.Listen, err)
+		return err
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := net.Listen(network, s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	gs, err := datapath.ListenGRE(ap.Addr().Unmap(), netip.Addr{})
-	if err != nil {
-		ln.Close()
-		return err
+	var gs []*datapath.GRESocket
+	closeGRE := func() {
+		for _, g := range gs {
+			g.Close()
+		}
+	}
+	for i, a := range gres {
+		g, err := datapath.ListenGRE(a, netip.Addr{})
+		if err != nil {
+			if i > 0 && len(gs) > 0 {
+				// All addresses: a host without IPv6 still serves IPv4.
+				s.log.Warn("no GRE over IPv6, serving IPv4 clients only", "err", err)
+				continue
+			}
+			ln.Close()
+			closeGRE()
+			return err
+		}
+		gs = append(gs, g)
 	}
 	// The shared device takes the largest packet any session may use;
 	// each session's route carries its own MTU.
@@ -299,12 +316,12 @@ func (s *Server) Run(parent context.Context) error {
 	dev, err := datapath.OpenTUN(s.cfg.TUNName, devMTU)
 	if err != nil {
 		ln.Close()
-		gs.Close()
+		closeGRE()
 		return err
 	}
 	if err := netcfg.Up(s.cfg.TUNName, devMTU); err != nil {
 		ln.Close()
-		gs.Close()
+		closeGRE()
 		dev.Close()
 		return err
 	}
@@ -360,6 +377,32 @@ func (s *Server) Run(parent context.Context) error {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// listenFamilies reads a listen address "host:port": the network for the
+// control listener and the local addresses of the raw GRE sockets. An
+// empty or unspecified host without a family ("" or "*") means all
+// addresses of both families: a dual-stack listener and a GRE socket per
+// family (the IPv6 one optional). 0.0.0.0 means IPv4 only, :: IPv6 only.
+func listenFamilies(listen string) (network string, gre []netip.Addr, err error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "" || host == "*" {
+		return "tcp", []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}, nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if a.Zone() != "" {
+		return "", nil, fmt.Errorf("listen address %q: link-local addresses are not supported", listen)
+	}
+	if a = a.Unmap(); a.Is4() {
+		return "tcp4", []netip.Addr{a}, nil
+	}
+	return "tcp6", []netip.Addr{a}, nil
 }
 
 // Addr returns the control listener's address once Run is listening.

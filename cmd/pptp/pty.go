@@ -117,9 +117,6 @@ func parsePtyArgs(args []string) (*ptyInvocation, error) {
 			inv.logString = val
 		case "--localbind":
 			inv.cfg.LocalAddr, err = netip.ParseAddr(val)
-			if err == nil && !inv.cfg.LocalAddr.Unmap().Is4() {
-				err = errors.New("not an IPv4 address")
-			}
 			inv.cfg.LocalAddr = inv.cfg.LocalAddr.Unmap()
 		case "--port":
 			port, err = strconv.Atoi(val)

@@ -32,6 +32,11 @@ func TestParsePtyArgs(t *testing.T) {
 			func(i *ptyInvocation) bool {
 				return i.cfg.Server == "vpn:10723" && i.cfg.LocalAddr == netip.MustParseAddr("10.0.0.5") && i.cfg.Phone == "555-1234"
 			}},
+		// GRE over IPv6: the local address of an IPv6 server's tunnel.
+		{[]string{"2001:db8::1", "--nolaunchpppd", "--localbind", "2001:db8::5"},
+			func(i *ptyInvocation) bool {
+				return i.cfg.Server == "2001:db8::1" && i.cfg.LocalAddr == netip.MustParseAddr("2001:db8::5")
+			}},
 		{[]string{"vpn", "--nolaunchpppd", "--timeout", "0.3", "--idle-wait", "30", "--sync"},
 			func(i *ptyInvocation) bool {
 				return i.cfg.ReorderTimeout == 300*time.Millisecond && i.cfg.EchoInterval == 30*time.Second && i.cfg.Sync
@@ -63,7 +68,6 @@ func TestParsePtyArgsErrors(t *testing.T) {
 		{"vpn", "--nolaunchpppd", "--loglevel", "5"},
 		{"vpn", "--nolaunchpppd", "--timeout", "60"},
 		{"vpn", "--nolaunchpppd", "--localbind", "not-an-address"},
-		{"vpn", "--nolaunchpppd", "--localbind", "2001:db8::1"},
 		{"vpn", "--nolaunchpppd", "--port", "0"},
 		{"vpn", "--nolaunchpppd", "--sync=yes"},
 		{"vpn", "--nolaunchpppd", "--phone", strings.Repeat("5", 65)},

@@ -23,7 +23,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -263,9 +262,10 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 	if err != nil {
 		return server.Config{}, err
 	}
-	listen := netip.IPv4Unspecified()
+	// Without "listen", all addresses of both families (an empty host).
+	listen := ""
 	if pc.Listen.IsValid() {
-		listen = pc.Listen
+		listen = pc.Listen.String()
 	}
 	name := opts.Name
 	if name == "" {
@@ -273,7 +273,7 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 	}
 	echo, failures, fsm := policy.LCP(opts)
 	cfg := server.Config{
-		Listen:       net.JoinHostPort(listen.String(), strconv.Itoa(pptp.Port)),
+		Listen:       net.JoinHostPort(listen, strconv.Itoa(pptp.Port)),
 		Pool:         pool,
 		MaxSessions:  pc.Connections,
 		StartTimeout: pc.STimeout,

@@ -277,7 +277,7 @@ func AddHostRouteVia(dst netip.Addr, g Gateway) (func() error, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(dst, 32)}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(dst, dst.BitLen())}
 	if g.Via.IsValid() {
 		r.Gw = g.Via.AsSlice()
 	}
