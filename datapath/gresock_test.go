@@ -153,9 +153,40 @@ func TestGRESocketIPv6(t *testing.T) {
 	if err := sw.Write([]Message{{Buf: reply, Dst: aAddr.Addr(), Src: second}}); err != nil {
 		t.Fatal(err)
 	}
-	got, from = readAll(t, cli2, cli2.NewReader(bufs), bufs, 1)
+	r2 := cli2.NewReader(bufs)
+	got, from = readAll(t, cli2, r2, bufs, 1)
 	if !bytes.Equal(got[0], reply) || from[0] != second {
 		t.Errorf("reply % x from %v, want from %v", got[0], from[0], second)
+	}
+	// The kernel's own choice may be either address: the other one
+	// proves Src is obeyed.
+	if err := sw.Write([]Message{{Buf: reply, Dst: aAddr.Addr(), Src: bAddr.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	got, from = readAll(t, cli, cli.NewReader(bufs), bufs, 1)
+	if !bytes.Equal(got[0], reply) || from[0] != bAddr.Addr() {
+		t.Errorf("reply % x from %v, want from %v", got[0], from[0], bAddr.Addr())
+	}
+
+	// The per-packet path allocates nothing on an IPv6 socket either.
+	batch := []Message{{Buf: reply, Dst: aAddr.Addr(), Src: second}, {Buf: reply, Dst: aAddr.Addr(), Src: second}}
+	sizes := make([]int, len(bufs))
+	if a := testing.AllocsPerRun(50, func() {
+		if err := sw.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < 2; {
+			n, err := r2.Read(sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				_ = r2.Src(i)
+			}
+			k += n
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per batch written and read", a)
 	}
 }
 
