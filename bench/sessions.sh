@@ -32,7 +32,9 @@
 #                  last sample of the hold), DIR/pptpd.heap.pprof
 #                  (go tool pprof -sample_index=inuse_space -top DIR/pptpd
 #                  DIR/pptpd.heap.pprof) and DIR/pptpd.goroutine.txt
-#                  (goroutines counted by stack)
+#                  (goroutines counted by stack), fetched at every sample
+#                  through GOPPTP_PPROF; building them allocates, so the
+#                  memory figures come out a little higher than without
 #
 # The figures are only as good as the machine is quiet: pptpd and
 # pptp-load share its cores, so the script prints the load average too.
