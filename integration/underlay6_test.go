@@ -2,6 +2,8 @@ package integration
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,6 +43,22 @@ func (tp *topo) ipv6Underlay(t *testing.T) (cliIf string) {
 	return cliIf
 }
 
+// hostsName gives name the address a in h's own /etc/hosts (ip netns exec
+// bind-mounts /etc/netns/NAME/hosts over /etc/hosts for every process it
+// starts in the namespace) and returns the name.
+func hostsName(t *testing.T, h *netns.Host, name string, a netip.Addr) string {
+	t.Helper()
+	dir := filepath.Join("/etc/netns", h.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(a.String()+" "+name+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // linkWith returns the interface of h that has address a.
 func linkWith(t *testing.T, h *netns.Host, a netip.Addr) string {
 	t.Helper()
@@ -67,6 +85,9 @@ func TestTunnelOverIPv6(t *testing.T) {
 	tp.confExtra = []string{"listen " + srvVPN6.String(), "ipv6-prefix " + ipv6Pool.String()}
 	srv := tp.startServer(t, "require-mschap-v2", "require-mppe-128", "+ipv6")
 	srv.WaitFor(t, regexp.MustCompile(`pptpd listening" addr=`+regexp.QuoteMeta("["+srvVPN6.String()+"]:1723")), time.Second)
+	// The client dials a name with only an AAAA record, from the hosts file
+	// "ip netns exec" mounts for its namespace.
+	tp.serverArg = hostsName(t, tp.cli, "vpn6.test", srvVPN6)
 	c := tp.startClient(t, "ppp0", "name", user, "password", password, "+ipv6", "defaultroute6", "replacedefaultroute")
 	global := netip.MustParseAddr(globalRE.FindStringSubmatch(c.p.WaitFor(t, globalRE, 10*time.Second))[1])
 	srv.WaitFor(t, regexp.MustCompile(`msg="session up".*mppe_send="MPPE-128 stateless"`), 5*time.Second)
