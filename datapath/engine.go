@@ -48,6 +48,7 @@ package datapath
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -449,8 +450,14 @@ func (e *Engine) flushTUN(b *rxBatch) {
 }
 
 // accept processes a packet in sequence: acknowledgement bookkeeping, then
-// the PPP frame (step 5 and on).
-func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
+// the PPP frame (step 5 and on). It reports whether the packet may be
+// genuine: false only for an encrypted frame that decrypted to garbage,
+// which is then dropped without a trace in the call's state (see
+// plausible), and its sequence number is not acknowledged either.
+func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) bool {
+	if !e.frame(b, c, payload) {
+		return false
+	}
 	// We acknowledge what we delivered, as pptp-linux does: the peer's
 	// window opens only for packets that left the reorder queue.
 	c.rxHighest.Store(seq)
@@ -460,16 +467,43 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		c.ackMarked = true
 		b.touched = append(b.touched, c)
 	}
+	return true
+}
+
+// plausible reports whether a decrypted MPPE payload (inner protocol and
+// information field) looks like something a peer sends encrypted: an IP
+// packet of the right version and a length that fits, or a packet of a
+// PPP control protocol that may follow CCP (pppd's kernel encrypts IPCP
+// and the others, all but LCP and CCP). MPPE has no integrity check, so
+// this is the only way to tell a forged packet: random bytes pass with a
+// chance of about one in a million. The cost is that an encrypted packet
+// of any other protocol is dropped instead of Protocol-Rejected.
+func plausible(inner ppp.Protocol, ip []byte) bool {
+	switch inner {
+	case ppp.ProtoIPv4:
+		return len(ip) >= 20 && ip[0]>>4 == 4 && ip[0]&0x0f >= 5 &&
+			int(binary.BigEndian.Uint16(ip[2:])) <= len(ip)
+	case ppp.ProtoIPv6:
+		return len(ip) >= 40 && ip[0]>>4 == 6 && 40+int(binary.BigEndian.Uint16(ip[4:])) <= len(ip)
+	case ppp.ProtoIPCP, ppp.ProtoIPV6CP, ppp.ProtoLCP, ppp.ProtoPAP, ppp.ProtoCHAP:
+		_, err := ppp.ParsePacket(ip)
+		return err == nil && ip[0] >= 1 && ip[0] <= 14
+	}
+	return false
+}
+
+// frame handles the PPP frame of a packet in sequence; see accept.
+func (e *Engine) frame(b *rxBatch, c *Call, payload []byte) bool {
 	if c.cfg.Raw != nil {
 		c.Stats.RxPackets.Add(1)
 		c.Stats.RxBytes.Add(uint64(len(payload)))
 		c.cfg.Raw(payload)
-		return
+		return true
 	}
 	proto, info, err := ppp.ParseFrame(payload)
 	if err != nil {
 		e.Counters.Malformed.Add(1)
-		return
+		return true
 	}
 	if len(b.tunOut) == len(b.tunBufs) {
 		// Reorder queues released more than one batch holds.
@@ -481,7 +515,7 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		rx := c.rx.Load()
 		if rx.dec == nil {
 			c.Stats.DropMPPE.Add(1) // before CCP is up on our side
-			return
+			return true
 		}
 		// Decrypt so that the inner protocol field sits just before
 		// tunOffset and the IP packet starts exactly there.
@@ -492,7 +526,17 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 				c.mppeLost = true
 				c.needReset(b.now)
 			}
-			return
+			return true
+		}
+		plain := tb[tunOffset-2 : tunOffset-2+n]
+		inner, ip, err := ppp.ParseFrame(plain)
+		if err != nil || !plausible(inner, ip) {
+			// Garbage: forged (or the keys are out of step, which in
+			// stateful mode the next genuine packet shows). A stateless
+			// Decrypter goes back to where it was.
+			c.Stats.DropMPPE.Add(1)
+			rx.dec.Rollback()
+			return false
 		}
 		if c.mppeLost {
 			// Only a flushed packet ends ErrNeedReset: the peer
@@ -500,30 +544,24 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 			c.mppeLost = false
 			c.Stats.Resyncs.Add(1)
 		}
-		plain := tb[tunOffset-2 : tunOffset-2+n]
-		inner, ip, err := ppp.ParseFrame(plain)
-		if err != nil {
-			c.Stats.DropMPPE.Add(1)
-			return
-		}
 		v6 := inner == ppp.ProtoIPv6 && c.net6Up.Load()
 		if inner != ppp.ProtoIPv4 && !v6 {
 			c.Stats.RxControl.Add(1)
 			c.control(inner, ip)
-			return
+			return true
 		}
 		if len(plain)-len(ip) == 1 { // one-octet inner protocol: shift by one
 			copy(tb[tunOffset:], ip)
 		}
 		if v6 {
 			e.deliver6(b, c, tb, len(ip))
-			return
+			return true
 		}
 		e.deliver(b, c, tb, len(ip))
 	case ppp.ProtoIPv4:
 		if c.rx.Load().required {
 			c.Stats.DropPlain.Add(1)
-			return
+			return true
 		}
 		n := copy(tb[tunOffset:], info)
 		e.deliver(b, c, tb, n)
@@ -533,11 +571,11 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 			// rejects the protocol if it does not speak IPv6.
 			c.Stats.RxControl.Add(1)
 			c.control(proto, info)
-			return
+			return true
 		}
 		if c.rx.Load().required {
 			c.Stats.DropPlain.Add(1)
-			return
+			return true
 		}
 		n := copy(tb[tunOffset:], info)
 		e.deliver6(b, c, tb, n)
@@ -545,6 +583,7 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) {
 		c.Stats.RxControl.Add(1)
 		c.control(proto, info)
 	}
+	return true
 }
 
 // deliver queues the IP packet tb[tunOffset:tunOffset+n] for the TUN

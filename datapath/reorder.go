@@ -42,24 +42,34 @@ type reorderSlot struct {
 func (e *Engine) sequence(b *rxBatch, c *Call, seq uint32, payload []byte) {
 	r := &c.ro
 	if !r.started {
-		r.started, r.next = true, seq
+		// The first packet fixes where the sequence starts. Only one
+		// that may be genuine does (see accept), or a forged one could
+		// make the genuine packets look late for 2^31 packets.
+		if e.accept(b, c, seq, payload) {
+			r.started, r.next = true, seq+1
+		}
+		return
 	}
 	d := int32(seq - r.next)
 	switch {
 	case d < 0:
 		c.Stats.DropSeq.Add(1) // late (its gap was given up) or duplicate
 	case d == 0:
-		e.accept(b, c, seq, payload)
-		r.next++
-		e.drainReorder(b, c)
+		// A forged packet with the very number expected next does not
+		// take the genuine one's place.
+		if e.accept(b, c, seq, payload) {
+			r.next++
+			e.drainReorder(b, c)
+		}
 	case d >= reorderSlots:
 		// Too far ahead to wait for the gap: deliver what is held, count
-		// the rest as lost, and resume from this packet.
+		// the rest as lost, and resume from this packet, if it may be
+		// genuine: a forged one must not move the sequence on.
 		e.flushReorder(b, c)
-		c.Stats.Lost.Add(uint64(seq - r.next))
-		r.next = seq
-		e.accept(b, c, seq, payload)
-		r.next++
+		if e.accept(b, c, seq, payload) {
+			c.Stats.Lost.Add(uint64(seq - r.next))
+			r.next = seq + 1
+		}
 	default:
 		if r.slots == nil {
 			r.slots = new([reorderSlots]reorderSlot) // once per call, only if the path reorders

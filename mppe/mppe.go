@@ -224,6 +224,12 @@ type Decrypter struct {
 	ccount    uint16 // count of the last packet accepted
 	discard   bool   // stateful: packets were lost; wait for a flushed one
 	fresh     bool   // RC4 is keyed and has not been used yet
+
+	// What a stateless Open changed, for Rollback.
+	undo       bool
+	prevKey    [16]byte
+	prevCcount uint16
+	prevFresh  bool
 }
 
 // NewDecrypter returns a Decrypter starting from startKey, which must be the
@@ -266,11 +272,13 @@ func (d *Decrypter) Open(dst, pkt []byte) (int, error) {
 		return 0, ErrNotFlushed
 	}
 
+	d.undo = false
 	if d.stateless {
 		ahead := (ccount - d.ccount) & ccountMask
 		if ahead > ccountSpace/2 || ahead == 0 && !d.fresh {
 			return 0, ErrLate
 		}
+		d.undo, d.prevKey, d.prevCcount, d.prevFresh = true, d.s.key, d.ccount, d.fresh
 		for ; ahead > 0; ahead-- {
 			d.s.rekey(false)
 		}
@@ -301,4 +309,23 @@ func (d *Decrypter) Open(dst, pkt []byte) (int, error) {
 	d.fresh = false
 	d.s.rc4.xorKeyStream(dst[:n], pkt[HeaderLen:])
 	return n, nil
+}
+
+// Rollback undoes the last Open, for a packet whose plaintext turned out to
+// be garbage: MPPE has no integrity check, so a forged packet decrypts
+// "successfully", and one with a coherency count far ahead would otherwise
+// move the key sequence past the genuine packets, which would then all be
+// late. Only stateless mode can go back (to the key and count it had); it
+// reports whether it did. In stateful mode the RC4 state has moved on and
+// the next genuine packet, no longer in step, brings a CCP reset.
+func (d *Decrypter) Rollback() bool {
+	if !d.undo {
+		return false
+	}
+	d.undo = false
+	d.s.key, d.ccount, d.fresh = d.prevKey, d.prevCcount, d.prevFresh
+	// In stateless mode each packet starts from RC4 freshly keyed with
+	// the session key.
+	d.s.rc4.reset(d.s.key[:d.s.n])
+	return true
 }
