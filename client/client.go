@@ -870,7 +870,7 @@ func (c *Client) clearCall(conn *pptp.Conn, callID uint16, msgs <-chan pptp.Mess
 					return false
 				}
 			case <-errs:
-				return false
+				return queued(msgs, want)
 			case <-timeout:
 				return want == pptp.TypeCallDisconnectNotify // go on to Stop anyway
 			}
@@ -884,6 +884,24 @@ func (c *Client) clearCall(conn *pptp.Conn, callID uint16, msgs <-chan pptp.Mess
 	}
 	if await(pptp.TypeStopCtrlConnReply) {
 		log.Debug("control connection closed")
+	}
+}
+
+// queued reports whether msgs holds a message of type want, once the
+// control connection's reader has failed: it queues what it read before
+// it reports the error (the server closing the connection right after its
+// Stop-Control-Connection-Reply), and a select picks among ready cases at
+// random.
+func queued(msgs <-chan pptp.Message, want pptp.MessageType) bool {
+	for {
+		select {
+		case m := <-msgs:
+			if m.Type() == want {
+				return true
+			}
+		default:
+			return false
+		}
 	}
 }
 

@@ -261,6 +261,7 @@ func awaitStopReply(msgs <-chan pptp.Message, errs <-chan error) {
 				return
 			}
 		case <-errs:
+			queued(msgs, pptp.TypeStopCtrlConnReply)
 			return
 		case <-timeout:
 			return
