@@ -54,6 +54,8 @@ func TestPptpdConfIPv6Prefix(t *testing.T) {
 	}
 	for _, tc := range []struct{ text, want string }{
 		{"ipv6-prefix 2001:db8::/64\n", "at most /63"},
+		{"ipv6-prefix ::/0\n", "at least /16"},
+		{"ipv6-prefix 2000::/3\n", "at least /16"},
 		{"ipv6-prefix 2001:db8::1/48\n", "host bits set (the prefix is 2001:db8::/48)"},
 		{"ipv6-prefix 10.0.0.0/8\n", "not an IPv6 prefix"},
 		{"ipv6-prefix 2001:db8::\n", "not an IPv6 prefix"},

@@ -274,6 +274,11 @@ var pptpdKeys = map[string]pptpdKey{
 		if p.Bits() > 63 {
 			return fmt.Errorf("%v is too small: each session takes a /64 and the server one more, so at most /63", p)
 		}
+		// Shorter than /16 is no prefix one server is given, and at /0
+		// the count of /64s (2^64) no longer fits the pool's arithmetic.
+		if p.Bits() < 16 {
+			return fmt.Errorf("%v is too large: no server is delegated more than a /16, so at least /16", p)
+		}
 		if p != p.Masked() {
 			return fmt.Errorf("%v has host bits set (the prefix is %v)", p, p.Masked())
 		}

@@ -27,14 +27,21 @@ type Pool6 struct {
 // sessions, and small enough that a search for a free one is short.
 const maxPool6 = 1 << 20
 
-// NewPool6 returns a pool over prefix, which must be an IPv6 prefix of at
-// most /63.
+// MinPool6Bits is the shortest prefix NewPool6 accepts. Nothing shorter
+// is ever delegated to one server (a /16 is a sixteenth of the global
+// unicast space), and ::/0 would make the pool's size 1<<64, which
+// overflows to 0.
+const MinPool6Bits = 16
+
+// NewPool6 returns a pool over prefix, which must be an IPv6 prefix of
+// /MinPool6Bits to /63.
 func NewPool6(prefix netip.Prefix) (*Pool6, error) {
-	if !prefix.IsValid() || !prefix.Addr().Is6() || prefix.Bits() > 63 {
-		return nil, fmt.Errorf("IPv6 pool %v: want an IPv6 prefix of /63 or shorter", prefix)
+	if !prefix.IsValid() || !prefix.Addr().Is6() || prefix.Bits() > 63 || prefix.Bits() < MinPool6Bits {
+		return nil, fmt.Errorf("IPv6 pool %v: want an IPv6 prefix of /%d to /63", prefix, MinPool6Bits)
 	}
 	prefix = prefix.Masked()
 	a := prefix.Addr().As16()
+	// 64-bits is 1 to 48 here, so the shift neither overflows nor is 0.
 	return &Pool6{prefix: prefix, base: binary.BigEndian.Uint64(a[:8]),
 		size: min(uint64(1)<<(64-prefix.Bits()), maxPool6), used: map[uint64]bool{}, next: 1}, nil
 }
@@ -56,10 +63,16 @@ func (p *Pool6) Server6Addr() netip.Addr {
 }
 
 // Acquire leases a free /64, round-robin so that a just-released one is
-// not handed out again at once.
+// not handed out again at once. The search is O(/64s in use), not
+// O(pool size): a full pool is told by the count alone, and otherwise
+// the scan passes at most every used index before it finds a free one.
 func (p *Pool6) Acquire() (netip.Prefix, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// used holds only indexes 1 to size-1 (index() admits no others).
+	if uint64(len(p.used)) >= p.size-1 {
+		return netip.Prefix{}, ErrPool6Exhausted
+	}
 	for range p.size - 1 {
 		i := p.next
 		p.next++

@@ -89,3 +89,34 @@ func TestPool6Take(t *testing.T) {
 		t.Error("the server's /64 taken")
 	}
 }
+
+// TestPool6Bounds: a prefix so short that the pool's size overflows
+// (::/0: 1<<64 is 0, and Acquire then searched 2^64-1 indexes holding
+// the lock) is refused; the shortest accepted one works, and a full big
+// pool says so without scanning it.
+func TestPool6Bounds(t *testing.T) {
+	for _, bad := range []string{"::/0", "2000::/3", "2001::/15"} {
+		if _, err := NewPool6(netip.MustParsePrefix(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	p, err := NewPool6(netip.MustParsePrefix("2001::/16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.Acquire()
+	if err != nil || q.String() != "2001:0:0:1::/64" {
+		t.Fatalf("Acquire = %v, %v", q, err)
+	}
+	p.Release(q)
+	if len(p.InUse()) != 0 {
+		t.Errorf("Release left %v in use", p.InUse())
+	}
+	// A full pool: the count tells, whatever next points at.
+	for i := uint64(1); i < p.size; i++ {
+		p.used[i] = true
+	}
+	if _, err := p.Acquire(); err != ErrPool6Exhausted {
+		t.Errorf("full pool: %v", err)
+	}
+}
