@@ -50,7 +50,7 @@ func (s *Server) admit(peerCallID uint16, peer netip.Addr) (*call, pptp.ErrorCod
 		s.active.Add(-1)
 		return refuse(refusedCallID, pptp.ErrorCodeNoResource, false, "no free call ID")
 	}
-	cl := &call{id: id, peerID: peerCallID, peer: peer, lease: lease, cfg: cfg, pool: cfg.Pool,
+	cl := &call{id: id, peerID: peerCallID, peer: peer, lease: lease, cfg: cfg, pool: cfg.Pool, pool6: cfg.Pool6,
 		done: make(chan error, 1), start: time.Now()}
 	cl.negotiating.Store(true)
 	s.mu.Lock()

@@ -18,17 +18,23 @@ import (
 
 // call is one active call of a control connection.
 type call struct {
-	id, peerID  uint16
-	peer        netip.Addr
-	local       netip.Addr // our address on the control connection
-	cfg         *Config    // the configuration when the call was admitted
-	dp          *datapath.Call
-	sess        *session.Session
-	lease       Lease
-	claimMu     sync.Mutex // guards pool, claimed and released
-	pool        *Pool      // where lease came from (or the pool that took it over on reload)
-	claimed     netip.Addr // an address assigned by the back-end, if any
-	released    bool
+	id, peerID uint16
+	peer       netip.Addr
+	local      netip.Addr // our address on the control connection
+	cfg        *Config    // the configuration when the call was admitted
+	dp         *datapath.Call
+	sess       *session.Session
+	lease      Lease
+	claimMu    sync.Mutex // guards pool, claimed, released, pool6 and prefix6
+	pool       *Pool      // where lease came from (or the pool that took it over on reload)
+	claimed    netip.Addr // an address assigned by the back-end, if any
+	released   bool
+	// pool6 is the ipv6-prefix pool the session's /64 comes from, or is
+	// kept out of (RADIUS), and prefix6 the /64 it holds there while
+	// IPV6CP is up. Like pool, pool6 is the one that took the /64 over
+	// on a reload, so that the /64 goes back where it is marked in use.
+	pool6       *Pool6
+	prefix6     netip.Prefix
 	negotiating atomic.Bool
 	cancel      context.CancelFunc
 	done        chan error

@@ -53,10 +53,10 @@ type v6Info struct {
 
 // v6State is a session's IPv6 set-up, to be undone when IPV6CP goes down.
 type v6State struct {
-	prefix netip.Prefix // the session's /64, if any
-	pool   *Pool6       // the ipv6-prefix pool: where prefix came from, or to keep it out of
-	locals []netip.Addr // addresses held on the TUN device
-	route  *netcfg.HostRoute
+	prefix  netip.Prefix // the session's /64, if any
+	server6 netip.Addr   // the server's address in the ipv6-prefix pool, if the session has a /64
+	locals  []netip.Addr // addresses held on the TUN device
+	route   *netcfg.HostRoute
 	// delegated are the kernel routes to the prefixes delegated to the
 	// session.
 	delegated []netcfg.HostRoute
@@ -87,21 +87,20 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 	g := l.cl.grant()
 	switch {
 	case g != nil && g.IPv6Prefix.IsValid():
-		if err := s.claimPrefix6(l.cl, g.IPv6Prefix, cfg.Pool6); err != nil {
+		if a, err := s.claimPrefix6(l.cl, g.IPv6Prefix); err != nil {
 			l.log.Warn("IPv6 with link-local addresses only", "err", err)
 		} else {
-			v.prefix, v.pool = g.IPv6Prefix, cfg.Pool6
+			v.prefix, v.server6 = g.IPv6Prefix, a
 		}
-	case cfg.Pool6 != nil:
-		p, err := cfg.Pool6.Acquire()
-		if err != nil {
+	default:
+		if p, a, err := l.cl.acquirePrefix6(); err != nil {
 			l.log.Warn("IPv6 with link-local addresses only", "err", err)
 		} else {
-			v.prefix, v.pool = p, cfg.Pool6
+			v.prefix, v.server6 = p, a
 		}
 	}
 	info := &v6Info{Prefix: v.prefix}
-	for _, a := range []netip.Addr{local.LinkLocal(), v.serverAddr()} {
+	for _, a := range []netip.Addr{local.LinkLocal(), v.server6} {
 		if !a.IsValid() {
 			continue
 		}
@@ -116,7 +115,7 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 		mtu = l.mru
 	}
 	if v.prefix.IsValid() {
-		r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: v.prefix.Addr(), Bits: 64, Src: v.serverAddr(), MTU: mtu}
+		r := netcfg.HostRoute{Dev: s.cfg.TUNName, Dst: v.prefix.Addr(), Bits: 64, Src: v.server6, MTU: mtu}
 		if err := r.Add(); err != nil {
 			l.log.Error("adding the route to the session's IPv6 prefix", "err", err)
 		} else {
@@ -159,21 +158,60 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 
 // claimPrefix6 makes p, a /64 RADIUS assigned to cl's session, the
 // session's, unless another session has it: one from the ipv6-prefix pool
-// (pool may be nil) or another RADIUS assignment. The check and the claim
-// happen under s.mu, so two sessions given the same /64 cannot both pass.
-func (s *Server) claimPrefix6(cl *call, p netip.Prefix, pool *Pool6) error {
+// (cl.pool6, may be nil) or another RADIUS assignment. The check and the
+// claim happen under s.mu, so two sessions given the same /64 cannot both
+// pass. It returns the server's address in the pool (invalid without
+// one).
+func (s *Server) claimPrefix6(cl *call, p netip.Prefix) (netip.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range s.sessions {
 		if i := o.v6.Load(); o != cl && i != nil && i.Prefix == p {
-			return fmt.Errorf("Framed-IPv6-Prefix %v is in use by session %d", p, o.id)
+			return netip.Addr{}, fmt.Errorf("Framed-IPv6-Prefix %v is in use by session %d", p, o.id)
 		}
 	}
-	if pool != nil && !pool.Take(p) {
-		return fmt.Errorf("Framed-IPv6-Prefix %v is not free in the ipv6-prefix pool (another session or the server has it)", p)
+	cl.claimMu.Lock()
+	defer cl.claimMu.Unlock()
+	pool := cl.pool6
+	if pool == nil {
+		cl.v6.Store(&v6Info{Prefix: p})
+		return netip.Addr{}, nil
 	}
+	if !pool.Take(p) {
+		return netip.Addr{}, fmt.Errorf("Framed-IPv6-Prefix %v is not free in the ipv6-prefix pool (another session or the server has it)", p)
+	}
+	// Recorded even when p lies outside the pool: a reload to a pool
+	// that contains it must keep it from other sessions.
+	cl.prefix6 = p
 	cl.v6.Store(&v6Info{Prefix: p})
-	return nil
+	return pool.Server6Addr(), nil
+}
+
+// acquirePrefix6 leases the session a /64 from its ipv6-prefix pool; it
+// returns an invalid prefix, and no error, when there is no pool. a is
+// the server's address in the pool.
+func (cl *call) acquirePrefix6() (p netip.Prefix, a netip.Addr, err error) {
+	cl.claimMu.Lock()
+	defer cl.claimMu.Unlock()
+	if cl.pool6 == nil {
+		return netip.Prefix{}, netip.Addr{}, nil
+	}
+	if p, err = cl.pool6.Acquire(); err != nil {
+		return netip.Prefix{}, netip.Addr{}, err
+	}
+	cl.prefix6 = p
+	return p, cl.pool6.Server6Addr(), nil
+}
+
+// releasePrefix6 gives the session's /64 back to the pool that holds it
+// now (the one a reload handed it over to, if any).
+func (cl *call) releasePrefix6() {
+	cl.claimMu.Lock()
+	defer cl.claimMu.Unlock()
+	if cl.pool6 != nil && cl.prefix6.IsValid() {
+		cl.pool6.Release(cl.prefix6)
+	}
+	cl.prefix6 = netip.Prefix{}
 }
 
 // routeDelegated routes the prefixes RADIUS delegated to the session
@@ -186,7 +224,7 @@ func (l *sessionLink) routeDelegated(ps []netip.Prefix, mtu int) []netip.Prefix 
 		return nil
 	}
 	for _, p := range ps {
-		r := netcfg.HostRoute{Dev: l.srv.cfg.TUNName, Dst: p.Addr(), Bits: p.Bits(), Src: l.v6.serverAddr(), MTU: mtu}
+		r := netcfg.HostRoute{Dev: l.srv.cfg.TUNName, Dst: p.Addr(), Bits: p.Bits(), Src: l.v6.server6, MTU: mtu}
 		if err := r.Add(); err != nil {
 			l.log.Error("adding the route to a delegated IPv6 prefix", "prefix", p, "err", err)
 			continue
@@ -195,13 +233,6 @@ func (l *sessionLink) routeDelegated(ps []netip.Prefix, mtu int) []netip.Prefix 
 	}
 	l.log.Info("routing delegated IPv6 prefixes through the session", "prefixes", fmt.Sprint(ps))
 	return ps
-}
-
-func (v *v6State) serverAddr() netip.Addr {
-	if v.pool == nil {
-		return netip.Addr{}
-	}
-	return v.pool.Server6Addr()
 }
 
 func (l *sessionLink) ipv6Down(peer ipv6cp.ID) {
@@ -226,13 +257,11 @@ func (l *sessionLink) ipv6Down(peer ipv6cp.ID) {
 		}
 		v.route = nil
 	}
-	if v.pool != nil {
-		v.pool.Release(v.prefix)
-	}
+	l.cl.releasePrefix6()
 	for _, a := range v.locals {
 		l.srv.releaseLocal(a)
 	}
-	v.prefix, v.pool, v.locals = netip.Prefix{}, nil, nil
+	v.prefix, v.server6, v.locals = netip.Prefix{}, netip.Addr{}, nil
 }
 
 // routerMessage answers the peer's router solicitations (the data path's

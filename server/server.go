@@ -244,14 +244,8 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	cfg.Listen, cfg.TUNName, cfg.Log = s.cfg.Listen, s.cfg.TUNName, s.cfg.Log
-	if old := s.conf().Pool6; old != nil && cfg.Pool6 != nil {
-		if old.Prefix() == cfg.Pool6.Prefix() {
-			cfg.Pool6 = old // sessions keep their /64s, new ones avoid them
-		} else {
-			for _, q := range old.InUse() {
-				cfg.Pool6.Claim(q)
-			}
-		}
+	if old := s.conf().Pool6; old != nil && cfg.Pool6 != nil && old.Prefix() == cfg.Pool6.Prefix() {
+		cfg.Pool6 = old // sessions keep their /64s, new ones avoid them
 	}
 	s.mu.Lock()
 	for _, cl := range s.sessions {
@@ -262,6 +256,16 @@ func (s *Server) Reload(cfg Config) error {
 				cfg.Pool.Claim(cl.claimed)
 			}
 			cl.pool = cfg.Pool
+		}
+		// A session's /64 is claimed in a new ipv6-prefix pool under
+		// claimMu, which its release takes too: it cannot be released
+		// into the old pool after the claim, leaking it in the new one.
+		// A session admitted without a pool keeps none.
+		if cfg.Pool6 != nil && cl.pool6 != nil && cl.pool6 != cfg.Pool6 {
+			if cl.prefix6.IsValid() {
+				cfg.Pool6.Claim(cl.prefix6)
+			}
+			cl.pool6 = cfg.Pool6
 		}
 		cl.claimMu.Unlock()
 	}
