@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,11 +61,65 @@ type v6State struct {
 	// delegated are the kernel routes to the prefixes delegated to the
 	// session.
 	delegated []netcfg.HostRoute
-	timer     *time.Timer
+	timer     raTimer
 	// ra is what the router advertisements say, read by the receive
 	// goroutine (solicitations) and the timer; nil while down.
 	ra     atomic.Pointer[raContent]
 	lastRA atomic.Int64 // unix nanoseconds of the last advertisement sent
+}
+
+// raTimer repeats the router advertisement until stopped. stop may run
+// while the callback is advertising; the callback re-arms only if its
+// generation is still current, checked under mu, so a stopped timer never
+// comes back. (It used to Reset itself after the Stop, and with IPV6CP up
+// again two timers advertised, one of them for ever.)
+type raTimer struct {
+	mu  sync.Mutex
+	gen uint64 // bumped by start and stop
+	t   *time.Timer
+}
+
+// start calls f every interval from now on, stopping any earlier timer.
+func (r *raTimer) start(every time.Duration, f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.t != nil {
+		r.t.Stop()
+	}
+	r.gen++
+	gen := r.gen
+	var t *time.Timer
+	// t is set under mu, and the callback reads it under mu only.
+	t = time.AfterFunc(every, func() {
+		if !r.current(gen) {
+			return
+		}
+		f()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.gen == gen {
+			t.Reset(every)
+		}
+	})
+	r.t = t
+}
+
+func (r *raTimer) current(gen uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen == gen
+}
+
+// stop ends the repetition; a callback under way finishes but does not
+// re-arm.
+func (r *raTimer) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	if r.t != nil {
+		r.t.Stop()
+		r.t = nil
+	}
 }
 
 type raContent struct {
@@ -144,15 +199,7 @@ func (l *sessionLink) SetNetwork6(up bool, local, peer ipv6cp.ID) {
 	v.ra.Store(rc)
 	l.Call.SetNDHandler(l.routerMessage)
 	l.advertise(nd.AllNodes)
-	var t *time.Timer
-	t = time.AfterFunc(raInterval, func() {
-		if l.v6.ra.Load() == nil {
-			return
-		}
-		l.advertise(nd.AllNodes)
-		t.Reset(raInterval)
-	})
-	v.timer = t
+	v.timer.start(raInterval, func() { l.advertise(nd.AllNodes) })
 	l.log.Info("IPv6 up", "local", local.LinkLocal(), "remote", peer.LinkLocal(), "prefix", v.prefix)
 }
 
@@ -238,10 +285,7 @@ func (l *sessionLink) routeDelegated(ps []netip.Prefix, mtu int) []netip.Prefix 
 func (l *sessionLink) ipv6Down(peer ipv6cp.ID) {
 	v := &l.v6
 	v.ra.Store(nil)
-	if v.timer != nil {
-		v.timer.Stop()
-		v.timer = nil
-	}
+	v.timer.stop()
 	l.Call.SetNDHandler(nil)
 	l.Call.SetIPv6(false, uint64(peer), v.prefix)
 	for _, r := range v.delegated {
