@@ -738,10 +738,15 @@ func (c *Call) stopTimers() {
 	c.txMu.Unlock()
 }
 
-// needReset asks for a CCP Reset-Request at most once per 200 ms, so that a
-// burst of undecryptable packets costs the peer one flush, not hundreds.
-func (c *Call) needReset(now time.Time) {
-	if now.Sub(c.resetSent) < 200*time.Millisecond {
+// needReset asks for a CCP Reset-Request when stateful MPPE lost step:
+// at once when this starts an episode of loss (first), then at most once
+// a second while it lasts. CCP retransmits an unacknowledged request by
+// itself; asking again sooner would only make the peer flush again, and a
+// second flush arriving after the first one resynchronised us knocks us
+// out of step again (the sender's count jumps to a flag packet), so that
+// on a path slower than the interval the episode would never end.
+func (c *Call) needReset(now time.Time, first bool) {
+	if !first && now.Sub(c.resetSent) < time.Second {
 		return
 	}
 	c.resetSent = now

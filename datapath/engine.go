@@ -449,17 +449,31 @@ func (e *Engine) flushTUN(b *rxBatch) {
 	b.tunOut = b.tunOut[:0]
 }
 
-// accept processes a packet in sequence: acknowledgement bookkeeping, then
-// the PPP frame (step 5 and on). It reports whether the packet may be
-// genuine: false only for an encrypted frame that decrypted to garbage,
-// which is then dropped without a trace in the call's state (see
-// plausible), and its sequence number is not acknowledged either.
-func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) bool {
-	if !e.frame(b, c, payload) {
-		return false
-	}
-	// We acknowledge what we delivered, as pptp-linux does: the peer's
-	// window opens only for packets that left the reorder queue.
+// verdict is what the receive path can tell about a packet's origin. MPPE
+// has no integrity check, so anyone who knows a call ID and its peer's
+// address can make packets the call will parse; only what they decrypt to
+// tells them apart.
+type verdict int8
+
+const (
+	// forged: not what a genuine peer sends (an encrypted frame that
+	// decrypted to garbage, a malformed frame, clear IP where MPPE is
+	// required). It moves nothing: no sequence number, no key.
+	forged verdict = iota
+	// unproven: may be genuine but proves nothing (a clear-text control
+	// frame once MPPE is on, a stateful packet while resynchronising). It
+	// is handled, and may take its place in sequence, but may not start
+	// the sequence or make it jump.
+	unproven
+	// genuine: decrypted to a plausible frame, or a call without MPPE,
+	// where there is nothing to prove it with.
+	genuine
+)
+
+// acked records that the packet seq took its place in sequence: we
+// acknowledge what we delivered, as pptp-linux does, so the peer's window
+// opens only for packets that left the reorder queue.
+func (e *Engine) acked(b *rxBatch, c *Call, seq uint32) {
 	c.rxHighest.Store(seq)
 	c.ackOwed.Store(true)
 	c.unacked.Add(1)
@@ -467,7 +481,6 @@ func (e *Engine) accept(b *rxBatch, c *Call, seq uint32, payload []byte) bool {
 		c.ackMarked = true
 		b.touched = append(b.touched, c)
 	}
-	return true
 }
 
 // plausible reports whether a decrypted MPPE payload (inner protocol and
@@ -492,51 +505,68 @@ func plausible(inner ppp.Protocol, ip []byte) bool {
 	return false
 }
 
-// frame handles the PPP frame of a packet in sequence; see accept.
-func (e *Engine) frame(b *rxBatch, c *Call, payload []byte) bool {
+// accept processes a packet in sequence (step 5 and on) and says what it
+// made of it.
+func (e *Engine) accept(b *rxBatch, c *Call, payload []byte) verdict {
 	if c.cfg.Raw != nil {
+		// pppd decrypts, not us: nothing to tell a forgery by.
 		c.Stats.RxPackets.Add(1)
 		c.Stats.RxBytes.Add(uint64(len(payload)))
 		c.cfg.Raw(payload)
-		return true
+		return genuine
 	}
 	proto, info, err := ppp.ParseFrame(payload)
 	if err != nil {
 		e.Counters.Malformed.Add(1)
-		return true
+		return forged
 	}
 	if len(b.tunOut) == len(b.tunBufs) {
 		// Reorder queues released more than one batch holds.
 		e.flushTUN(b)
 	}
 	tb := b.tunBufs[len(b.tunOut)]
+	rx := c.rx.Load()
+	// What a frame that cannot be checked is worth: everything while
+	// MPPE is off, nothing once it is on.
+	clear := genuine
+	if rx.dec != nil {
+		clear = unproven
+	}
 	switch proto {
 	case ppp.ProtoMPPE:
-		rx := c.rx.Load()
 		if rx.dec == nil {
 			c.Stats.DropMPPE.Add(1) // before CCP is up on our side
-			return true
+			return unproven
 		}
 		// Decrypt so that the inner protocol field sits just before
 		// tunOffset and the IP packet starts exactly there.
 		n, err := rx.dec.Open(tb[tunOffset-2:], info)
 		if err != nil {
 			c.Stats.DropMPPE.Add(1)
-			if errors.Is(err, mppe.ErrNeedReset) {
+			switch {
+			case errors.Is(err, mppe.ErrNeedReset):
+				first := !c.mppeLost
 				c.mppeLost = true
-				c.needReset(b.now)
+				c.needReset(b.now, first)
+				return unproven // stateful, resynchronising
+			case errors.Is(err, mppe.ErrLate):
+				return unproven // reordered beyond our reach, or replayed
 			}
-			return true
+			return forged // a header no genuine peer sends
 		}
 		plain := tb[tunOffset-2 : tunOffset-2+n]
 		inner, ip, err := ppp.ParseFrame(plain)
 		if err != nil || !plausible(inner, ip) {
-			// Garbage: forged (or the keys are out of step, which in
-			// stateful mode the next genuine packet shows). A stateless
-			// Decrypter goes back to where it was.
+			// Garbage: forged, or the keys are out of step. A stateless
+			// Decrypter goes back to where it was; a stateful one waits
+			// for a flushed packet, which we ask the peer for.
 			c.Stats.DropMPPE.Add(1)
-			rx.dec.Rollback()
-			return false
+			if !rx.dec.Rollback() {
+				first := !c.mppeLost
+				c.mppeLost = true
+				c.needReset(b.now, first)
+			}
+			return forged
 		}
 		if c.mppeLost {
 			// Only a flushed packet ends ErrNeedReset: the peer
@@ -548,42 +578,45 @@ func (e *Engine) frame(b *rxBatch, c *Call, payload []byte) bool {
 		if inner != ppp.ProtoIPv4 && !v6 {
 			c.Stats.RxControl.Add(1)
 			c.control(inner, ip)
-			return true
+			return genuine
 		}
 		if len(plain)-len(ip) == 1 { // one-octet inner protocol: shift by one
 			copy(tb[tunOffset:], ip)
 		}
 		if v6 {
 			e.deliver6(b, c, tb, len(ip))
-			return true
+		} else {
+			e.deliver(b, c, tb, len(ip))
 		}
-		e.deliver(b, c, tb, len(ip))
+		return genuine
 	case ppp.ProtoIPv4:
-		if c.rx.Load().required {
+		if rx.required {
 			c.Stats.DropPlain.Add(1)
-			return true
+			return forged
 		}
 		n := copy(tb[tunOffset:], info)
 		e.deliver(b, c, tb, n)
+		return clear
 	case ppp.ProtoIPv6:
 		if !c.net6Up.Load() {
 			// IPV6CP is not open: the session discards the packet, or
 			// rejects the protocol if it does not speak IPv6.
 			c.Stats.RxControl.Add(1)
 			c.control(proto, info)
-			return true
+			return clear
 		}
-		if c.rx.Load().required {
+		if rx.required {
 			c.Stats.DropPlain.Add(1)
-			return true
+			return forged
 		}
 		n := copy(tb[tunOffset:], info)
 		e.deliver6(b, c, tb, n)
+		return clear
 	default:
 		c.Stats.RxControl.Add(1)
 		c.control(proto, info)
+		return clear
 	}
-	return true
 }
 
 // deliver queues the IP packet tb[tunOffset:tunOffset+n] for the TUN

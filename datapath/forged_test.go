@@ -8,11 +8,11 @@ import (
 	"github.com/gopptp/gopptp/ppp/ccp"
 )
 
-// forged builds what a blind attacker who knows the call ID and the peer's
+// forgery builds what a blind attacker who knows the call ID and the peer's
 // address can send: a GRE packet for B's call with the sequence number
-// seq and an MPPE payload of its choosing (coherency count ccount, the
-// flushed and encrypted bits set) that it cannot encrypt.
-func forged(seq uint32, ccount uint16) []byte {
+// seq and an MPPE payload of its choosing (coherency count ccount, header
+// bits bits) that it cannot encrypt.
+func forgery(seq uint32, ccount uint16, bits byte) []byte {
 	g := make([]byte, 16+4+40)
 	g[0], g[1] = 0x30, 0x01 // K and S, version 1
 	binary.BigEndian.PutUint16(g[2:], 0x880b)
@@ -20,7 +20,7 @@ func forged(seq uint32, ccount uint16) []byte {
 	binary.BigEndian.PutUint16(g[6:], 2) // B's call ID
 	binary.BigEndian.PutUint32(g[8:], seq)
 	g[12], g[13], g[14], g[15] = 0xff, 0x03, 0x00, 0xfd // PPP: MPPE
-	binary.BigEndian.PutUint16(g[16:], 0x9000|ccount&0x0fff)
+	binary.BigEndian.PutUint16(g[16:], uint16(bits)<<8|ccount&0x0fff)
 	for i := 20; i < len(g); i++ {
 		g[i] = byte(i * 37)
 	}
@@ -32,25 +32,27 @@ func forged(seq uint32, ccount uint16) []byte {
 // the stateless key sequence, or every genuine packet after it would be
 // dropped as late (for up to 2^31 GRE packets or 2048 MPPE ones). Forged
 // packets come first (before any genuine one), and again far ahead in
-// both sequences in the middle of the flow.
+// both sequences in the middle of the flow, some with headers no genuine
+// peer sends (not encrypted, not flushed in stateless mode).
 func TestForgedPacketsMoveNothing(t *testing.T) {
 	p := newPair(t, ccp.Direction{On: true, KeyBits: 128, Stateless: true})
 	now := time.Unix(1e9, 0)
-	p.receive(now, forged(0x7fff0000, 0x7ff))
+	p.receive(now, forgery(0x7fff0000, 0x7ff, 0x90))
 	var want []int
 	for i := range 3 {
 		p.receive(now, p.encap(t, ipPacket(tunA, tunB, i, 60)))
 		want = append(want, i)
 	}
-	p.receive(now, forged(0x7fff0000, 0x7ff), forged(1000, 2000), forged(3, 3))
+	p.receive(now, forgery(0x7fff0000, 0x7ff, 0x90), forgery(1000, 2000, 0x90), forgery(3, 3, 0x90),
+		forgery(0x40000000, 5, 0x00), forgery(0x40000000, 5, 0x10))
 	for i := 3; i < 6; i++ {
 		p.receive(now, p.encap(t, ipPacket(tunA, tunB, i, 60)))
 		want = append(want, i)
 	}
 	p.checkOrder(t, want)
 	st := &p.cb.Stats
-	if lost, late, bad := st.Lost.Load(), st.DropSeq.Load(), st.DropMPPE.Load(); lost != 0 || late != 0 || bad != 4 {
-		t.Errorf("lost %d, late %d, MPPE drops %d; want 0, 0, 4", lost, late, bad)
+	if lost, late, bad := st.Lost.Load(), st.DropSeq.Load(), st.DropMPPE.Load(); lost != 0 || late != 0 || bad != 6 {
+		t.Errorf("lost %d, late %d, MPPE drops %d; want 0, 0, 6", lost, late, bad)
 	}
 	if len(p.control) != 0 {
 		t.Errorf("forged packets reached the session as %v", p.control)

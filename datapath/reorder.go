@@ -42,11 +42,12 @@ type reorderSlot struct {
 func (e *Engine) sequence(b *rxBatch, c *Call, seq uint32, payload []byte) {
 	r := &c.ro
 	if !r.started {
-		// The first packet fixes where the sequence starts. Only one
-		// that may be genuine does (see accept), or a forged one could
-		// make the genuine packets look late for 2^31 packets.
-		if e.accept(b, c, seq, payload) {
+		// The first packet fixes where the sequence starts. Only a
+		// genuine one does (see verdict), or a forged one could make the
+		// genuine packets look late for 2^31 packets.
+		if e.accept(b, c, payload) == genuine {
 			r.started, r.next = true, seq+1
+			e.acked(b, c, seq)
 		}
 		return
 	}
@@ -57,18 +58,20 @@ func (e *Engine) sequence(b *rxBatch, c *Call, seq uint32, payload []byte) {
 	case d == 0:
 		// A forged packet with the very number expected next does not
 		// take the genuine one's place.
-		if e.accept(b, c, seq, payload) {
+		if e.accept(b, c, payload) != forged {
+			e.acked(b, c, seq)
 			r.next++
 			e.drainReorder(b, c)
 		}
 	case d >= reorderSlots:
 		// Too far ahead to wait for the gap: deliver what is held, count
-		// the rest as lost, and resume from this packet, if it may be
-		// genuine: a forged one must not move the sequence on.
+		// the rest as lost, and resume from this packet, if it is
+		// genuine: nothing else may move the sequence on that far.
 		e.flushReorder(b, c)
-		if e.accept(b, c, seq, payload) {
+		if e.accept(b, c, payload) == genuine {
 			c.Stats.Lost.Add(uint64(seq - r.next))
 			r.next = seq + 1
+			e.acked(b, c, seq)
 		}
 	default:
 		if r.slots == nil {
@@ -105,7 +108,8 @@ func (e *Engine) drainReorder(b *rxBatch, c *Call) {
 		s.valid = false
 		r.held--
 		c.Stats.Reordered.Add(1)
-		e.accept(b, c, s.seq, s.buf[:s.n])
+		e.accept(b, c, s.buf[:s.n])
+		e.acked(b, c, s.seq)
 		r.next++
 	}
 }

@@ -316,9 +316,15 @@ func (d *Decrypter) Open(dst, pkt []byte) (int, error) {
 // "successfully", and one with a coherency count far ahead would otherwise
 // move the key sequence past the genuine packets, which would then all be
 // late. Only stateless mode can go back (to the key and count it had); it
-// reports whether it did. In stateful mode the RC4 state has moved on and
-// the next genuine packet, no longer in step, brings a CCP reset.
+// reports whether it did. In stateful mode the RC4 state has moved on (or
+// was already out of step, which garbage is the only sign of): the
+// Decrypter drops everything until a flushed packet, as after a loss, and
+// the caller should ask the peer for a reset.
 func (d *Decrypter) Rollback() bool {
+	if !d.stateless {
+		d.discard = true
+		return false
+	}
 	if !d.undo {
 		return false
 	}

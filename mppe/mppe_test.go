@@ -472,7 +472,7 @@ func TestStatelessCount4095First(t *testing.T) {
 
 // TestRollback: a forged stateless packet far ahead decrypts to garbage;
 // after Rollback the Decrypter is where it was, and the genuine packets,
-// the very first included, decrypt. Stateful mode cannot go back.
+// the very first included, decrypt.
 func TestRollback(t *testing.T) {
 	e, d := newPair(t, Options{KeyBits: 128, Stateless: true})
 	if d.Rollback() {
@@ -512,11 +512,25 @@ func TestRollback(t *testing.T) {
 		}
 	}
 
-	e, d = newPair(t, Options{KeyBits: 128})
-	if _, err := d.Open(out, sealCopy(t, e, []byte{0, 0x21, 9})); err != nil {
+}
+
+// TestRollbackStateful: garbage in stateful mode cannot be undone; the
+// Decrypter drops packets until a flushed one, which resynchronises it.
+func TestRollbackStateful(t *testing.T) {
+	e, d := newPair(t, Options{KeyBits: 128})
+	out := make([]byte, 64)
+	if _, err := d.Open(out, sealCopy(t, e, []byte{0, 0x21, 1})); err != nil {
 		t.Fatal(err)
 	}
 	if d.Rollback() {
 		t.Fatal("stateful Rollback reported success")
+	}
+	if _, err := d.Open(out, sealCopy(t, e, []byte{0, 0x21, 2})); !errors.Is(err, ErrNeedReset) {
+		t.Fatalf("packet after a stateful Rollback: %v, want ErrNeedReset", err)
+	}
+	e.Flush()
+	n, err := d.Open(out, sealCopy(t, e, []byte{0, 0x21, 3}))
+	if err != nil || !bytes.Equal(out[:n], []byte{0, 0x21, 3}) {
+		t.Fatalf("flushed packet: % x, %v", out[:n], err)
 	}
 }

@@ -127,13 +127,21 @@ type Hooks struct {
 // packet it cannot decrypt arrives, and when the request is lost on a
 // stalled link the next such packet may be a TCP retransmission seconds
 // away: every one of those is lost to stateful MPPE too, so TCP backs off
-// further. ResetRetry is a little over the data path's 200 ms between
-// requests and well under TCP's backed-off retransmission timeouts; a
-// peer that never acknowledges gets resetRetries more copies.
+// further. ResetRetry is well under TCP's backed-off retransmission
+// timeouts; a peer that never acknowledges gets resetRetries more copies.
 const (
 	ResetRetry   = 250 * time.Millisecond
 	resetRetries = 8
 )
+
+// resetEcho is how long after we flushed for a Reset-Request another with
+// the same Identifier counts as a copy of it (a retransmission that crossed
+// our Reset-Ack and flushed packet, such as the ones above) and gets the
+// ack without a second flush: the sender's count jumps to a flag packet at
+// every flush, so a second one would knock the peer out of step again just
+// after the first resynchronised it. pppd retransmits after a second, and
+// those, later than this, flush again in case the flushed packet was lost.
+const resetEcho = 750 * time.Millisecond
 
 // CCP is one link's Compression Control Protocol instance.
 type CCP struct {
@@ -149,6 +157,11 @@ type CCP struct {
 	// outstanding).
 	resetID   uint8
 	resetLeft int
+	// The peer's last Reset-Request we flushed for, and when.
+	flushedFor uint8
+	flushedAt  time.Time
+	hasFlushed bool
+	now        func() time.Time
 
 	want    uint32 // MPPE bits we ask for; 0 = ask for nothing
 	lastReq []byte
@@ -165,7 +178,7 @@ func (c *CCP) PeerAskedMPPE() bool { return c.peerAsked }
 
 // New returns a CCP instance.
 func New(cfg Config, hooks Hooks, send func(ppp.Packet), timer ppp.Timer, fsmCfg ppp.Config) *CCP {
-	c := &CCP{cfg: cfg, hooks: hooks, send: send, timer: timer}
+	c := &CCP{cfg: cfg, hooks: hooks, send: send, timer: timer, now: time.Now}
 	c.FSM = ppp.NewFSM(ppp.ProtoCCP, c, send, timer, fsmCfg)
 	return c
 }
@@ -387,8 +400,12 @@ func (c *CCP) ExtCode(p ppp.Packet) bool {
 	switch p.Code {
 	case ppp.ResetReq:
 		if c.IsOpened() {
-			if c.hooks.ResetRequest != nil {
-				c.hooks.ResetRequest()
+			now := c.now()
+			if !c.hasFlushed || p.ID != c.flushedFor || now.Sub(c.flushedAt) >= resetEcho {
+				c.hasFlushed, c.flushedFor, c.flushedAt = true, p.ID, now
+				if c.hooks.ResetRequest != nil {
+					c.hooks.ResetRequest()
+				}
 			}
 			c.send(ppp.Packet{Code: ppp.ResetAck, ID: p.ID})
 		}
@@ -408,7 +425,8 @@ func (c *CCP) ExtCode(p ppp.Packet) bool {
 // SendResetRequest asks the peer to flush its stateful MPPE history after
 // we lost packets (RFC 3078 section 8).
 func (c *CCP) SendResetRequest() {
-	if c.IsOpened() {
+	// One outstanding request at a time: its retransmissions carry it.
+	if c.IsOpened() && c.resetLeft == 0 {
 		c.resetID = c.NextID()
 		c.resetLeft = resetRetries
 		c.send(ppp.Packet{Code: ppp.ResetReq, ID: c.resetID})

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gopptp/gopptp/ppp"
 )
@@ -305,11 +306,18 @@ func TestResetRequest(t *testing.T) {
 		t.Errorf("Reset-Ack answered with %v", p)
 	}
 
+	// While a request is outstanding, another changes nothing: its
+	// retransmissions carry it. Once acknowledged, the next is new.
 	c.SendResetRequest()
 	c.SendResetRequest()
 	ps := c.out.take()
-	if len(ps) != 2 || ps[0].Code != ppp.ResetReq || ps[1].Code != ppp.ResetReq || ps[0].ID == ps[1].ID {
-		t.Errorf("SendResetRequest twice sent %v, want two ResetReq with different ids", ps)
+	if len(ps) != 1 || ps[0].Code != ppp.ResetReq {
+		t.Fatalf("SendResetRequest twice sent %v, want one ResetReq", ps)
+	}
+	c.Input(ppp.Packet{Code: ppp.ResetAck, ID: ps[0].ID})
+	c.SendResetRequest()
+	if p := c.out.one(t); p.Code != ppp.ResetReq || p.ID == ps[0].ID {
+		t.Errorf("after the Reset-Ack SendResetRequest sent %v id %d, want a ResetReq with a new id", p.Code, p.ID)
 	}
 
 	// Unknown codes are Code-Rejected.
@@ -467,6 +475,39 @@ func TestResetRequestRetransmitted(t *testing.T) {
 	for _, p := range c.out.take() {
 		if p.Code == ppp.ResetReq {
 			t.Errorf("Reset-Request retransmitted after CCP left Opened (state %v)", c.State())
+		}
+	}
+}
+
+// TestResetRequestCopies: a copy of the Reset-Request we just flushed for
+// (same Identifier, within resetEcho) is acknowledged without a second
+// flush; a later copy, or a new request, flushes again.
+func TestResetRequestCopies(t *testing.T) {
+	c := newTestCCP(stateful)
+	req := c.start(t)
+	c.Input(ppp.Packet{Code: ppp.ConfReq, ID: 1, Data: mustHex(mppe(BitS))})
+	c.out.take()
+	c.Input(ppp.Packet{Code: ppp.ConfAck, ID: req.ID, Data: req.Data})
+	now := time.Unix(1e9, 0)
+	c.now = func() time.Time { return now }
+	for _, step := range []struct {
+		id     uint8
+		after  time.Duration
+		resets int
+	}{
+		{9, 0, 1},
+		{9, ResetRetry, 1},  // our own retransmission interval: a copy
+		{9, ResetRetry, 1},  // still within resetEcho of the flush
+		{9, time.Second, 2}, // pppd's interval: the flushed packet may be lost
+		{10, 0, 3},          // a new request
+	} {
+		now = now.Add(step.after)
+		c.Input(ppp.Packet{Code: ppp.ResetReq, ID: step.id})
+		if p := c.out.one(t); p.Code != ppp.ResetAck || p.ID != step.id {
+			t.Fatalf("Reset-Request id %d answered %v id %d", step.id, p.Code, p.ID)
+		}
+		if c.resets != step.resets {
+			t.Fatalf("after Reset-Request id %d (+%v): %d flushes, want %d", step.id, step.after, c.resets, step.resets)
 		}
 	}
 }
