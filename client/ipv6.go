@@ -121,12 +121,22 @@ func (l *clientLink) solicitRouter() {
 	}
 }
 
+// maxSLAAC bounds the addresses router advertisements give the client:
+// the server announces one /64, and a peer that announces a new prefix in
+// every advertisement must not grow the interface's addresses without end.
+const maxSLAAC = 4
+
 // v6Up is what an advertisement set up on the client, to keep it from
 // being done twice.
 type v6Up struct {
 	addrs    []netip.Prefix
 	defRoute bool
 	dns      []netip.Addr
+	// capLogged: the prefixes past maxSLAAC were reported once already.
+	capLogged bool
+	// addAddr and delAddr change the interface's addresses; nil means
+	// netcfg's (tests replace them).
+	addAddr, delAddr func(ifname string, p netip.Prefix) error
 }
 
 // routerAdvertised acts on an advertisement (connection loop): addresses
@@ -140,25 +150,7 @@ func (l *clientLink) routerAdvertised(log *slog.Logger, st *v6Up, ra nd.RouterAd
 	if !up {
 		return nil
 	}
-	for _, p := range ra.Prefixes {
-		// SLAAC needs a /64 (RFC 4862 5.5.3 with RFC 7136's 64-bit
-		// identifiers) that may be used for addresses.
-		if !p.Autonomous || p.Prefix.Bits() != 64 || p.ValidLifetime == 0 || p.Prefix.Addr().IsLinkLocalUnicast() {
-			continue
-		}
-		a := p.Prefix.Addr().As16()
-		binary.BigEndian.PutUint64(a[8:], uint64(local))
-		addr := netip.PrefixFrom(netip.AddrFrom16(a), 64)
-		if slices.Contains(st.addrs, addr) {
-			continue
-		}
-		if err := netcfg.AddAddr(cfg.IfName, addr); err != nil {
-			log.Error("IPv6 address from the router advertisement", "err", err)
-			continue
-		}
-		st.addrs = append(st.addrs, addr)
-		log.Info(fmt.Sprintf("global IPv6 address %v", addr.Addr()), "prefix", p.Prefix)
-	}
+	st.slaac(log, cfg.IfName, local, ra.Prefixes)
 	if cfg.DefaultRoute6 && ra.RouterLifetime > 0 && !st.defRoute {
 		st.defRoute = true
 		l.addDefaultRoute6(log)
@@ -171,6 +163,65 @@ func (l *clientLink) routerAdvertised(log *slog.Logger, st *v6Up, ra nd.RouterAd
 		return st.dns
 	}
 	return nil
+}
+
+// slaac forms addresses from the autonomous /64 prefixes of an
+// advertisement, at most maxSLAAC of them, and removes the one of a
+// prefix whose valid lifetime is now 0 (the router withdrew it).
+func (st *v6Up) slaac(log *slog.Logger, ifname string, local ipv6cp.ID, ps []nd.PrefixInfo) {
+	add, del := st.addAddr, st.delAddr
+	if add == nil {
+		add = netcfg.AddAddr
+	}
+	if del == nil {
+		del = netcfg.DelAddr
+	}
+	for _, p := range ps {
+		// SLAAC needs a /64 (RFC 4862 5.5.3 with RFC 7136's 64-bit
+		// identifiers) that may be used for addresses, of global scope
+		// (RFC 4862 5.5.3 b ignores the link-local prefix; multicast,
+		// loopback, unspecified and IPv4-mapped ones make no address).
+		q := p.Prefix.Masked()
+		if !p.Autonomous || q.Bits() != 64 || !q.Addr().IsGlobalUnicast() || q.Addr().Is4In6() {
+			continue
+		}
+		a := q.Addr().As16()
+		binary.BigEndian.PutUint64(a[8:], uint64(local))
+		addr := netip.PrefixFrom(netip.AddrFrom16(a), 64)
+		i := slices.Index(st.addrs, addr)
+		if p.ValidLifetime == 0 {
+			// The link is authenticated PPP to the one router, so its
+			// withdrawal is honoured at once (RFC 4862 5.5.3 e's
+			// two-hour floor guards against forged advertisements on
+			// shared links).
+			if i < 0 {
+				continue
+			}
+			if err := del(ifname, addr); err != nil {
+				log.Error("removing the IPv6 address of a withdrawn prefix", "err", err)
+				continue
+			}
+			st.addrs = slices.Delete(st.addrs, i, i+1)
+			log.Info(fmt.Sprintf("global IPv6 address %v removed", addr.Addr()), "prefix", q)
+			continue
+		}
+		if i >= 0 {
+			continue
+		}
+		if len(st.addrs) >= maxSLAAC {
+			if !st.capLogged {
+				st.capLogged = true
+				log.Warn(fmt.Sprintf("ignoring prefixes past %d in router advertisements", maxSLAAC), "prefix", q)
+			}
+			continue
+		}
+		if err := add(ifname, addr); err != nil {
+			log.Error("IPv6 address from the router advertisement", "err", err)
+			continue
+		}
+		st.addrs = append(st.addrs, addr)
+		log.Info(fmt.Sprintf("global IPv6 address %v", addr.Addr()), "prefix", q)
+	}
 }
 
 // addDefaultRoute6 is defaultroute for IPv6: a default route through the

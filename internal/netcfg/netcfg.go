@@ -108,6 +108,20 @@ func AddAddr(name string, p netip.Prefix) error {
 	return nil
 }
 
+// DelAddr removes the address p.Addr() with the prefix length of p from
+// interface name; an address not there is not an error.
+func DelAddr(name string, p netip.Prefix) error {
+	l, err := link(name)
+	if err != nil {
+		return err
+	}
+	a := &netlink.Addr{IPNet: ipNet(p.Addr(), p.Bits())}
+	if err := netlink.AddrDel(l, a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return fmt.Errorf("remove address %v from %s: %w", p.Addr(), name, err)
+	}
+	return nil
+}
+
 // HostRoute is a route to a tunnel peer through a device: a /32 (/128),
 // or the subnet behind the peer when Bits is set.
 type HostRoute struct {
