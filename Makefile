@@ -5,7 +5,7 @@
 GO ?= go
 INTEROP_FLAGS = -v -count=1 -timeout 60m
 
-.PHONY: build test interop interop-quick interop-image
+.PHONY: build test interop interop-quick interop-image fuzz-short fuzz-long
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -23,3 +23,12 @@ interop: interop-image
 
 interop-quick: interop-image
 	GOPPTP_INTEROP=quick $(GO) test $(INTEROP_FLAGS) ./interop/
+
+# Every fuzz target for a few seconds (CI), or ten minutes each (the long
+# runs the hardening work is judged by); bench/fuzz-long.sh prints a table
+# of execs per target.
+fuzz-short:
+	bench/fuzz-long.sh -t 5s
+
+fuzz-long:
+	bench/fuzz-long.sh -t 10m

@@ -9,7 +9,8 @@
 // The tests are slow (a guest boots in ~10 s under TCG) and need root and
 // QEMU, so they only run when asked:
 //
-//	GOPPTP_INTEROP=quick  the MS-CHAPv2 + MPPE-128 case in each direction
+//	GOPPTP_INTEROP=quick  the MS-CHAPv2 + MPPE-128 case in each direction, and
+//	                      pppd with our --nolaunchpppd pty against our pptpd
 //	GOPPTP_INTEROP=full   every case
 //
 // "make interop-quick" and "make interop" prepare the guest image and run
