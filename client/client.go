@@ -507,28 +507,8 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 	sessDone := make(chan error, 1)
 	go func() { sessDone <- sess.Run(sctx) }()
 
-	kctx, kcancel := context.WithCancel(context.Background())
-	defer kcancel()
-	go conn.Keepalive(kctx)
-	ctrl := make(chan pptp.Message, 16)
-	ctrlErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := conn.Read()
-			if err != nil {
-				if pptp.Recoverable(err) {
-					continue
-				}
-				ctrlErr <- err
-				return
-			}
-			select {
-			case ctrl <- m:
-			case <-kctx.Done():
-				return
-			}
-		}
-	}()
+	ctrl, ctrlErr, stopControl := watchControl(conn)
+	defer stopControl()
 
 	// A server that answers on TCP but whose GRE never arrives is behind
 	// a firewall or NAT that drops IP protocol 47: say so quickly instead
@@ -885,6 +865,34 @@ func (c *Client) clearCall(conn *pptp.Conn, callID uint16, msgs <-chan pptp.Mess
 	if await(pptp.TypeStopCtrlConnReply) {
 		log.Debug("control connection closed")
 	}
+}
+
+// watchControl runs the control connection's echo and reads its messages
+// in the background once the call is placed: they arrive on msgs, the
+// error that ends the reading on errs. stop ends both.
+func watchControl(conn *pptp.Conn) (msgs <-chan pptp.Message, errs <-chan error, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go conn.Keepalive(ctx)
+	ctrl := make(chan pptp.Message, 16)
+	ctrlErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := conn.Read()
+			if err != nil {
+				if pptp.Recoverable(err) {
+					continue
+				}
+				ctrlErr <- err
+				return
+			}
+			select {
+			case ctrl <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ctrl, ctrlErr, cancel
 }
 
 // queued reports whether msgs holds a message of type want, once the

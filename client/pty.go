@@ -140,28 +140,8 @@ func RunPty(ctx context.Context, cfg PtyConfig) error {
 	dp.SetPeerCall(peerCallID, peerWindow)
 	log.Info("call placed", "call", callID, "peer_call", peerCallID, "peer_window", peerWindow)
 
-	kctx, kcancel := context.WithCancel(context.Background())
-	defer kcancel()
-	go conn.Keepalive(kctx)
-	ctrl := make(chan pptp.Message, 16)
-	ctrlErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := conn.Read()
-			if err != nil {
-				if pptp.Recoverable(err) {
-					continue
-				}
-				ctrlErr <- err
-				return
-			}
-			select {
-			case ctrl <- m:
-			case <-kctx.Done():
-				return
-			}
-		}
-	}()
+	ctrl, ctrlErr, stopControl := watchControl(conn)
+	defer stopControl()
 	pppdGone := r.start(dp)
 	defer r.stop()
 
