@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -74,21 +72,9 @@ type ClientHandler func(ctx context.Context, req Request) ClientResponse
 // one. The directory is created private to the user when missing, and the
 // socket lets only its owner connect.
 func ListenClient(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s is in use: is another pptp with this link name running?", path)
-	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path, 0o700, "is another pptp with this link name running?")
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket permissions: %w", err)
+		return nil, err
 	}
 	// The socket file goes when the listener closes, so that a stale
 	// file does not suggest a running client.

@@ -102,12 +102,20 @@ type Handler interface {
 // permissions that let only the owner (root) connect: whoever reaches it
 // can list and end sessions.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	return listenPrivate(path, 0o755, "is another pptpd running?")
+}
+
+// listenPrivate listens on a unix socket at path that only its owner may
+// connect to, creating its directory with mode dir when missing and
+// replacing a stale socket file; inUse is the hint when a live one is
+// there.
+func listenPrivate(path string, dir os.FileMode, inUse string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), dir); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("control socket %s is in use: is another pptpd running?", path)
+		return nil, fmt.Errorf("control socket %s is in use: %s", path, inUse)
 	}
 	os.Remove(path)
 	ln, err := net.Listen("unix", path)
