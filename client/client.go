@@ -986,15 +986,20 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 	// IPCP may come up again after a renegotiation: the interface and
 	// routes are set up once per call.
 	if configure {
+		plan := routePlan{ifname: cfg.IfName, server: l.server, peer: peer, def: cfg.DefaultRoute,
+			replace: cfg.ReplaceDefaultRoute, prefixes: cfg.Routes}
+		var undo []func() error
+		if u := plan.pin(l.log); u != nil {
+			undo = append(undo, u)
+		}
 		if err := netcfg.AddPointToPoint(cfg.IfName, local, peer); err != nil {
 			l.log.Error("configuring interface", "err", err)
 		}
 		if err := netcfg.Up(cfg.IfName, mtu); err != nil {
 			l.log.Error("configuring interface", "err", err)
 		}
-		plan := routePlan{ifname: cfg.IfName, server: l.server, def: cfg.DefaultRoute,
-			replace: cfg.ReplaceDefaultRoute, prefixes: cfg.Routes}
-		undo, installed := plan.install(l.log)
+		more, installed := plan.install(l.log)
+		undo = append(undo, more...)
 		l.mu.Lock()
 		// Appended: IPv6 may have put its default route here first.
 		l.undo, l.installed = append(l.undo, undo...), append(l.installed, installed...)

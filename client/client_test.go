@@ -66,6 +66,10 @@ func TestRoutePlanServerPin(t *testing.T) {
 		// pin comes with defaultroute6.
 		{routePlan{server: srv6, def: true}, false},
 		{routePlan{server: srv6, def: true, replace: true}, false},
+		// The tunnel's remote address is the server's: its route through
+		// the tunnel would carry the server's address.
+		{routePlan{server: srv, peer: srv}, true},
+		{routePlan{server: srv, peer: netip.MustParseAddr("192.168.0.1")}, false},
 	} {
 		if got := tc.plan.needsServerPin(); got != tc.want {
 			t.Errorf("%+v: pin %v, want %v", tc.plan, got, tc.want)

@@ -24,6 +24,7 @@ var halves = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParseP
 type routePlan struct {
 	ifname   string
 	server   netip.Addr
+	peer     netip.Addr // the tunnel's remote address
 	def      bool // defaultroute
 	replace  bool // replacedefaultroute
 	prefixes []netip.Prefix
@@ -34,7 +35,7 @@ type routePlan struct {
 // IPv4 default route does not carry an IPv6 server (defaultroute6 pins
 // that one, see addDefaultRoute6).
 func (p routePlan) needsServerPin() bool {
-	if (p.def || p.replace) && p.server.Is4() {
+	if (p.def || p.replace) && p.server.Is4() || p.peer == p.server {
 		return true
 	}
 	for _, r := range p.prefixes {
@@ -45,15 +46,25 @@ func (p routePlan) needsServerPin() bool {
 	return false
 }
 
-// install adds the routes and returns the undo steps (in the order they
-// were done) and the routes now in place, for the status view. Failures
-// are logged: the session is useful without one of its routes.
-func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []string) {
-	if p.needsServerPin() {
-		if u := pinServer(p.server, p.ifname, log); u != nil {
-			undo = append(undo, u)
-		}
+// pin keeps the server outside the tunnel when the plan needs it, and
+// returns the undo step (nil when none). It runs before the interface
+// gets its addresses: when the tunnel's remote address is the server's
+// own (localip set to the server's LAN address, common with PoPToP), the
+// kernel's route to the peer through the tunnel would otherwise carry the
+// tunnel's own packets into it, as pptp-linux avoids by adding its host
+// route at start.
+func (p routePlan) pin(log *slog.Logger) func() error {
+	if !p.needsServerPin() {
+		return nil
 	}
+	return pinServer(p.server, p.ifname, log)
+}
+
+// install adds the routes (the server's pin is pin's) and returns the
+// undo steps (in the order they were done) and the routes now in place,
+// for the status view. Failures are logged: the session is useful without
+// one of its routes.
+func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []string) {
 	if p.def {
 		switch {
 		case p.replace:

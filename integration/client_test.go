@@ -861,3 +861,22 @@ func checkUDPAssociate(t *testing.T, tp *topo, socksAddr string) {
 		}
 	}
 }
+
+// TestClientPeerIsServer: the server's end of the tunnel has the very
+// address the client dials (PoPToP set-ups with localip = the server's
+// LAN address). The kernel's route to the peer through ppp0 would then
+// carry the tunnel's own GRE and control connection into the tunnel; the
+// client pins the server outside it before the interface gets that route.
+func TestClientPeerIsServer(t *testing.T) {
+	tp := newTopo(t)
+	tp.localIP = srvUnder.Addr()
+	srv := tp.startServer(t)
+	p := tp.startClientProcess(t, "ppp0", "name", user, "password", password, "route", "10.0.2.0/24")
+	p.WaitFor(t, regexp.MustCompile(`remote IP address `+regexp.QuoteMeta(srvUnder.Addr().String())), 20*time.Second)
+	srv.WaitFor(t, sessionUpRE, 5*time.Second)
+	if out := tp.cli.MustRun(t, "ip", "route", "get", srvUnder.Addr().String()); strings.Contains(out, "dev ppp0") {
+		t.Errorf("the server's address goes through the tunnel: %s", out)
+	}
+	netns.Ping(t, tp.cli, lanHost.Addr(), 3, 5*time.Second)
+	netns.TransferTCP(t, tp.cli, tp.lan, lanHost.Addr(), 2<<20)
+}

@@ -78,6 +78,8 @@ type topo struct {
 	serverArg string
 	// remoteIP replaces pptpd.conf's remoteip (the client addresses).
 	remoteIP string
+	// localIP replaces pptpd.conf's localip (the server's tunnel end).
+	localIP netip.Addr
 	// wire is the faulty link between cli and srv (newTopoWith).
 	wire *netns.Wire
 }
@@ -120,8 +122,12 @@ func (tp *topo) startServer(t *testing.T, options ...string) *netns.Process {
 	if tp.remoteIP != "" {
 		remote = tp.remoteIP
 	}
+	local := tunLocal
+	if tp.localIP.IsValid() {
+		local = tp.localIP
+	}
 	write(t, conf, fmt.Sprintf("option %s\nlocalip %v\nremoteip %s\nlogwtmp\ncontrol-socket %s\n%s",
-		opts, tunLocal, remote, tp.sock(), confLines(tp.confExtra)))
+		opts, local, remote, tp.sock(), confLines(tp.confExtra)))
 	lines := append([]string{"name pptpd", "lock", "nobsdcomp", "novj", "novjccomp", "nologfd",
 		"chap-secrets " + filepath.Join(tp.dir, "chap-secrets"),
 		"pap-secrets " + filepath.Join(tp.dir, "pap-secrets"), "ms-dns 10.0.2.53"}, options...)
