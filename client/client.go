@@ -23,6 +23,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,7 +259,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.log.Warn("usepeerdns: restoring the original resolv.conf", "err", err)
 		}
 	} else {
-		ps, err := openProxies(&c.cfg)
+		ps, err := openProxies(&c.cfg, c.log)
 		if err != nil {
 			return fail(ExitFatal, "%v", err)
 		}
@@ -352,8 +353,11 @@ func retryDelay(holdoff time.Duration, failures int) time.Duration {
 	if failures <= 0 {
 		return holdoff
 	}
+	if holdoff >= maxBackoff {
+		return holdoff // and no doubling, which could overflow
+	}
 	d := max(holdoff, time.Second) << min(failures-1, 16)
-	return min(d, max(holdoff, maxBackoff))
+	return min(d, maxBackoff)
 }
 
 // upState is what a session set up when it came up, to be undone when it
@@ -364,6 +368,9 @@ type upState struct {
 	script  *scriptRun
 	dns     dnsApplier
 	proxies *proxyRun
+	// allDNS: a default route through the tunnel is in place, so every
+	// name goes to the server's DNS servers too (systemd-resolved's ~.).
+	allDNS bool
 }
 
 // attempt makes one connection and holds it until it ends. wasUp says
@@ -665,8 +672,9 @@ func (c *Client) sessionUp(log *slog.Logger, prev *upState, i session.Info, link
 		}
 		up.proxies = serveProxies(c.proxies, nw, log)
 	} else if prev == nil {
+		up.allDNS = link != nil && link.defaultInstalled()
 		if c.cfg.UsePeerDNS && len(i.DNS) > 0 {
-			up.dns = c.applyDNS(log, i.DNS)
+			up.dns = c.applyDNS(log, i.DNS, up.allDNS)
 		}
 		up.script = c.cfg.Scripts.runUp(log, c.cfg.IfName, i)
 	}
@@ -682,7 +690,7 @@ func (c *Client) addDNS6(log *slog.Logger, up *upState, dns6 []netip.Addr) {
 	}
 	all := append(slices.Clone(up.info.DNS), dns6...)
 	if up.dns == nil {
-		up.dns = c.applyDNS(log, all)
+		up.dns = c.applyDNS(log, all, up.allDNS)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -694,7 +702,11 @@ func (c *Client) addDNS6(log *slog.Logger, up *upState, dns6 []netip.Addr) {
 
 // applyDNS puts the server's DNS servers to use and returns how to take
 // them back, or nil when nothing changed.
-func (c *Client) applyDNS(log *slog.Logger, servers []netip.Addr) dnsApplier {
+func (c *Client) applyDNS(log *slog.Logger, servers []netip.Addr, all bool) dnsApplier {
+	servers = usableDNS(log, servers)
+	if len(servers) == 0 {
+		return nil
+	}
 	if p := c.cfg.DNS.PPPResolvConf; p != "" {
 		if err := writePPPResolvConf(p, servers); err != nil {
 			log.Warn("usepeerdns", "err", err)
@@ -702,7 +714,11 @@ func (c *Client) applyDNS(log *slog.Logger, servers []netip.Addr) dnsApplier {
 	}
 	var a dnsApplier
 	if c.cfg.DNS.Resolved {
-		a = &resolvedDNS{bin: c.cfg.DNS.Resolvectl, ifname: c.cfg.IfName, full: c.cfg.DefaultRoute, log: log}
+		// Only when the default route goes through the tunnel do all
+		// names go to its servers: with pppd's defaultroute next to an
+		// existing default route, queries to them would not even take
+		// the tunnel.
+		a = &resolvedDNS{bin: c.cfg.DNS.Resolvectl, ifname: c.cfg.IfName, full: all, log: log}
 	} else {
 		a = newResolvConf(c.cfg.DNS.ResolvConf, c.cfg.Name, log)
 	}
@@ -1006,6 +1022,35 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 		l.mu.Unlock()
 	}
 	l.Call.SetNetwork(true, local, peer)
+}
+
+// defaultInstalled reports whether the session's routes include a
+// default route (defaultroute or replacedefaultroute took effect).
+func (l *clientLink) defaultInstalled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.installed {
+		if strings.HasPrefix(r, "default") {
+			return true
+		}
+	}
+	return false
+}
+
+// usableDNS keeps the DNS servers a resolver can use: unicast addresses
+// outside loopback and link-local (which resolv.conf could not scope), at
+// most three (what glibc reads). What the server sent otherwise is logged.
+func usableDNS(log *slog.Logger, servers []netip.Addr) []netip.Addr {
+	var ok []netip.Addr
+	for _, a := range servers {
+		a = a.Unmap()
+		if !a.IsGlobalUnicast() && !a.IsPrivate() || len(ok) == 3 {
+			log.Warn("usepeerdns: ignoring DNS server", "addr", a)
+			continue
+		}
+		ok = append(ok, a)
+	}
+	return ok
 }
 
 // cleanup removes the routes, newest first.

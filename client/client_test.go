@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -31,6 +33,10 @@ func TestRetryDelay(t *testing.T) {
 		{time.Second, 30, maxBackoff},
 		{5 * time.Minute, 4, 5 * time.Minute}, // a holdoff above the cap is kept
 		{30 * time.Second, 2, time.Minute},
+		// Long holdoffs do not overflow into an immediate retry.
+		{48 * time.Hour, 17, 48 * time.Hour},
+		{2147483647 * time.Second, 4, 2147483647 * time.Second},
+		{90 * time.Second, 16, maxBackoff},
 	} {
 		if got := retryDelay(tc.holdoff, tc.failures); got != tc.want {
 			t.Errorf("retryDelay(%v, %d) = %v, want %v", tc.holdoff, tc.failures, got, tc.want)
@@ -222,7 +228,7 @@ func TestOpenProxiesTaken(t *testing.T) {
 	freeAddr := free.Addr().String()
 	free.Close()
 	cfg := Config{SOCKS5: []string{freeAddr}, HTTPProxy: []string{taken.Addr().String()}}
-	if _, err := openProxies(&cfg); err == nil || !strings.Contains(err.Error(), "http proxy") {
+	if _, err := openProxies(&cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "http proxy") {
 		t.Fatalf("taken port: %v", err)
 	}
 	ln, err := net.Listen("tcp", freeAddr)
@@ -257,5 +263,19 @@ func TestResolveAddresses(t *testing.T) {
 		case tc.want != "" && (err != nil || ap.String() != tc.want):
 			t.Errorf("resolve(%q, %s) = %v, %v; want %s", tc.server, tc.network, ap, err, tc.want)
 		}
+	}
+}
+
+// TestUsableDNS: what a server may send as DNS servers that no resolver
+// can use is left out, and no more than three are kept.
+func TestUsableDNS(t *testing.T) {
+	var in []netip.Addr
+	for _, a := range []string{"0.0.0.0", "255.255.255.255", "127.0.0.1", "224.0.0.1", "169.254.1.1",
+		"10.0.0.53", "::", "::1", "ff02::1", "fe80::1", "::ffff:192.168.1.1", "2001:db8::53", "fd00::53", "8.8.8.8"} {
+		in = append(in, netip.MustParseAddr(a))
+	}
+	got := fmt.Sprint(usableDNS(slog.New(slog.DiscardHandler), in))
+	if want := "[10.0.0.53 192.168.1.1 2001:db8::53]"; got != want {
+		t.Errorf("usableDNS = %s, want %s", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ type proxyServer struct {
 
 // openProxies listens on every proxy address, so that a taken port is an
 // error at start rather than after the tunnel is up.
-func openProxies(cfg *Config) ([]proxyServer, error) {
+func openProxies(cfg *Config, log *slog.Logger) ([]proxyServer, error) {
 	var ps []proxyServer
 	fail := func(err error) ([]proxyServer, error) {
 		for _, p := range ps {
@@ -37,6 +38,11 @@ func openProxies(cfg *Config) ([]proxyServer, error) {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
 				return fail(fmt.Errorf("%s proxy: %w", set.kind, err))
+			}
+			if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+				// The proxies ask for no password: whoever reaches
+				// this address reaches the remote network.
+				log.Warn(set.kind+" proxy listens beyond this host, without authentication: anyone who can reach it uses the tunnel", "addr", ln.Addr())
 			}
 			ps = append(ps, proxyServer{kind: set.kind, ln: newSharedListener(ln)})
 		}

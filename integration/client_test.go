@@ -880,3 +880,16 @@ func TestClientPeerIsServer(t *testing.T) {
 	netns.Ping(t, tp.cli, lanHost.Addr(), 3, 5*time.Second)
 	netns.TransferTCP(t, tp.cli, tp.lan, lanHost.Addr(), 2<<20)
 }
+
+// TestClientHangupExit: SIGHUP without persist ends the client as pppd
+// ends: the call cleared, exit status 16.
+func TestClientHangupExit(t *testing.T) {
+	tp := newTopo(t)
+	srv := tp.startServer(t)
+	c := tp.startClient(t, "ppp0", "name", user, "password", password)
+	c.p.Signal(syscall.SIGHUP)
+	if code, err := c.p.Wait(10 * time.Second); code != 16 {
+		t.Fatalf("client exit %d (%v) after SIGHUP, want 16\n%s", code, err, c.p.Output())
+	}
+	srv.WaitFor(t, regexp.MustCompile(`msg="session down".*reason="call cleared by peer`), 5*time.Second)
+}

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -141,11 +142,13 @@ func run(args []string) int {
 	cl := client.New(cfg)
 	hctx, hcancel := context.WithCancel(ctx)
 	defer hcancel()
+	var hungUp atomic.Bool
 	go func() {
 		for {
 			select {
 			case <-hup:
 				if !cfg.Persist {
+					hungUp.Store(true)
 					hcancel()
 					return
 				}
@@ -156,6 +159,11 @@ func run(args []string) int {
 		}
 	}()
 	err = cl.Run(hctx)
+	if err == nil && hungUp.Load() && ctx.Err() == nil {
+		// pppd's exit status for a hang-up.
+		log.Info("connection terminated: hung up (SIGHUP)")
+		return client.ExitHangup
+	}
 	if err == nil {
 		log.Info("connection terminated")
 		return 0

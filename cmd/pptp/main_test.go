@@ -27,6 +27,8 @@ func TestServerFromPty(t *testing.T) {
 		`env LANG=C pptp 'vpn.example.com' --nolaunchpppd`:         "vpn.example.com",
 		"pptp -- vpn.example.com":                                  "vpn.example.com",
 		"/usr/sbin/pptp --phone 555 --localbind 10.0.0.1 vpn.corp": "vpn.corp",
+		"pptp vpn --nolaunchpppd --port 10000":                     "vpn:10000",
+		"pptp --port=1724 2001:db8::1 --nolaunchpppd":              "[2001:db8::1]:1724",
 		"ssh host pppd":       "",
 		"pptp --nolaunchpppd": "",
 		"":                    "",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"path/filepath"
 	"strings"
 )
@@ -26,23 +27,37 @@ func serverFromPty(cmd string) (string, bool) {
 	if i == len(words) {
 		return "", false
 	}
+	// The server may come before or after the options; --port moves it
+	// off 1723.
+	var host, port string
 	for i++; i < len(words); i++ {
 		w := words[i]
 		switch {
 		case w == "--":
-			if i+1 < len(words) {
-				return words[i+1], true
+			if host == "" && i+1 < len(words) {
+				host = words[i+1]
 			}
-			return "", false
+			i = len(words)
+		case strings.HasPrefix(w, "--port="):
+			port = strings.TrimPrefix(w, "--port=")
+		case w == "--port" && i+1 < len(words):
+			i++
+			port = words[i]
 		case strings.HasPrefix(w, "-"):
 			if !strings.Contains(w, "=") && pptpValueOptions[w] {
 				i++
 			}
-		default:
-			return w, true
+		case host == "":
+			host = w
 		}
 	}
-	return "", false
+	if host == "" {
+		return "", false
+	}
+	if port != "" {
+		return net.JoinHostPort(strings.Trim(host, "[]"), port), true
+	}
+	return host, true
 }
 
 // splitShell splits a command line into words the way sh would for the
