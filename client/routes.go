@@ -25,8 +25,8 @@ type routePlan struct {
 	ifname   string
 	server   netip.Addr
 	peer     netip.Addr // the tunnel's remote address
-	def      bool // defaultroute
-	replace  bool // replacedefaultroute
+	def      bool       // defaultroute
+	replace  bool       // replacedefaultroute
 	prefixes []netip.Prefix
 }
 
