@@ -150,6 +150,10 @@ type Call struct {
 	ackMarked bool // already in this batch's list of calls owing an ack
 	resetSent time.Time
 	mppeLost  bool // stateful MPPE lost packets: the next one decrypted is a resync
+	// forgedAt is when a forged MPPE packet last arrived; while recent,
+	// the stateless Decrypter looks only forgedReach counts ahead.
+	forgedAt time.Time
+	guarded  bool
 
 	// Send half.
 	txMu      sync.Mutex

@@ -483,6 +483,18 @@ func (e *Engine) acked(b *rxBatch, c *Call, seq uint32) {
 	}
 }
 
+// A forged stateless MPPE packet can claim a coherency count up to 2048
+// ahead, and each count costs a key change (about a microsecond) before
+// its garbage shows: a stream of them would keep the receive goroutine,
+// which every call shares, busy. Once a call has seen one, it looks only
+// forgedReach counts ahead until forgedQuiet has passed without another;
+// meanwhile a genuine packet after a longer loss waits too, which costs
+// the attacked call, not the others.
+const (
+	forgedReach = 64
+	forgedQuiet = time.Second
+)
+
 // plausible reports whether a decrypted MPPE payload (inner protocol and
 // information field) looks like something a peer sends encrypted: an IP
 // packet of the right version and a length that fits, or a packet of a
@@ -538,6 +550,10 @@ func (e *Engine) accept(b *rxBatch, c *Call, payload []byte) verdict {
 			c.Stats.DropMPPE.Add(1) // before CCP is up on our side
 			return unproven
 		}
+		if c.guarded && b.now.Sub(c.forgedAt) > forgedQuiet {
+			c.guarded = false
+			rx.dec.Limit(0)
+		}
 		// Decrypt so that the inner protocol field sits just before
 		// tunOffset and the IP packet starts exactly there.
 		n, err := rx.dec.Open(tb[tunOffset-2:], info)
@@ -561,6 +577,11 @@ func (e *Engine) accept(b *rxBatch, c *Call, payload []byte) verdict {
 			// Decrypter goes back to where it was; a stateful one waits
 			// for a flushed packet, which we ask the peer for.
 			c.Stats.DropMPPE.Add(1)
+			c.forgedAt = b.now
+			if !c.guarded {
+				c.guarded = true
+				rx.dec.Limit(forgedReach)
+			}
 			if !rx.dec.Rollback() {
 				first := !c.mppeLost
 				c.mppeLost = true

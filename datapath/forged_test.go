@@ -72,3 +72,21 @@ func TestForgedPacketsMoveNothing(t *testing.T) {
 		t.Errorf("lost %d after a genuine jump, want 40", lost)
 	}
 }
+
+// TestForgedPacketsBoundWork: after a forged packet, a call looks only
+// forgedReach coherency counts ahead (each costs a key change) until
+// forgedQuiet passes without another; then genuine packets after a longer
+// loss get through again.
+func TestForgedPacketsBoundWork(t *testing.T) {
+	p := newPair(t, ccp.Direction{On: true, KeyBits: 128, Stateless: true})
+	now := time.Unix(1e9, 0)
+	p.receive(now, p.encap(t, ipPacket(tunA, tunB, 0, 60)))
+	p.receive(now, forgery(5000, 2000, 0x90))
+	for i := 1; i <= 100; i++ {
+		p.encap(t, ipPacket(tunA, tunB, i, 60)) // lost
+	}
+	p.receive(now.Add(forgedQuiet/2), p.encap(t, ipPacket(tunA, tunB, 101, 60)))
+	p.checkOrder(t, []int{0}) // 101 counts ahead: not looked at
+	p.receive(now.Add(forgedQuiet+time.Millisecond), p.encap(t, ipPacket(tunA, tunB, 102, 60)))
+	p.checkOrder(t, []int{0, 102})
+}

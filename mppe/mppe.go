@@ -225,6 +225,10 @@ type Decrypter struct {
 	discard   bool   // stateful: packets were lost; wait for a flushed one
 	fresh     bool   // RC4 is keyed and has not been used yet
 
+	// limit is how far ahead of the last count a stateless packet may be
+	// (0: half the count space, as the kernel's receiver allows).
+	limit uint16
+
 	// What a stateless Open changed, for Rollback.
 	undo       bool
 	prevKey    [16]byte
@@ -275,7 +279,11 @@ func (d *Decrypter) Open(dst, pkt []byte) (int, error) {
 	d.undo = false
 	if d.stateless {
 		ahead := (ccount - d.ccount) & ccountMask
-		if ahead > ccountSpace/2 || ahead == 0 && !d.fresh {
+		limit := d.limit
+		if limit == 0 {
+			limit = ccountSpace / 2
+		}
+		if ahead > limit || ahead == 0 && !d.fresh {
 			return 0, ErrLate
 		}
 		d.undo, d.prevKey, d.prevCcount, d.prevFresh = true, d.s.key, d.ccount, d.fresh
@@ -310,6 +318,13 @@ func (d *Decrypter) Open(dst, pkt []byte) (int, error) {
 	d.s.rc4.xorKeyStream(dst[:n], pkt[HeaderLen:])
 	return n, nil
 }
+
+// Limit bounds how many coherency counts ahead of the last packet a
+// stateless packet may be, 0 restoring the default (half the count space).
+// Each count ahead costs a key change (SHA-1 and two RC4 key schedules)
+// before the packet can be judged; a receiver that sees forged packets
+// lowers the bound so that they cannot make it spend that on each.
+func (d *Decrypter) Limit(n uint16) { d.limit = min(n, ccountSpace/2) }
 
 // Rollback undoes the last Open, for a packet whose plaintext turned out to
 // be garbage: MPPE has no integrity check, so a forged packet decrypts

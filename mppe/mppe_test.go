@@ -534,3 +534,22 @@ func TestRollbackStateful(t *testing.T) {
 		t.Fatalf("flushed packet: % x, %v", out[:n], err)
 	}
 }
+
+// TestLimit: a stateless Decrypter under a limit refuses packets further
+// ahead, untouched; Limit(0) restores the default reach.
+func TestLimit(t *testing.T) {
+	e, d := newPair(t, Options{KeyBits: 128, Stateless: true})
+	d.Limit(8)
+	for range 9 {
+		sealCopy(t, e, []byte{0, 0x21, 0}) // lost
+	}
+	far := sealCopy(t, e, []byte{0, 0x21, 10}) // 10 ahead of the start
+	out := make([]byte, 8)
+	if _, err := d.Open(out, far); !errors.Is(err, ErrLate) {
+		t.Fatalf("10 ahead under a limit of 8: %v, want ErrLate", err)
+	}
+	d.Limit(0)
+	if n, err := d.Open(out, far); err != nil || !bytes.Equal(out[:n], []byte{0, 0x21, 10}) {
+		t.Fatalf("10 ahead without a limit: % x, %v", out[:n], err)
+	}
+}
