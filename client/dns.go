@@ -187,9 +187,7 @@ func (r *resolvConf) readBackup() (*resolvBackup, error) {
 
 func (r *resolvConf) apply(_ context.Context, servers []netip.Addr) error {
 	if r.applied != nil {
-		if err := r.restoreFrom(r.applied); err != nil {
-			return err
-		}
+		return r.reapply(servers)
 	}
 	old, err := r.readBackup()
 	if err != nil {
@@ -222,6 +220,37 @@ func (r *resolvConf) apply(_ context.Context, servers []netip.Addr) error {
 		return fmt.Errorf("writing %s: %w", r.path, err)
 	}
 	r.applied = b
+	r.log.Info("DNS servers written to "+r.path, "servers", servers)
+	return nil
+}
+
+// reapply writes a new server list over the one we applied (a router
+// advertisement's IPv6 servers after IPCP's). The original in the backup
+// is kept as it is: restoring it first and taking a new snapshot would
+// take whatever someone else wrote in between (Debian's ip-up.d
+// usepeerdns script, which our ip-up runs) for the original, and the user
+// would keep the VPN's servers after exit. The backup learns what we
+// write before the file changes, so that a crash in between leaves a
+// backup that still restores the original.
+func (r *resolvConf) reapply(servers []netip.Addr) error {
+	b := *r.applied
+	b.Wrote = resolvContent(servers, b.Original, r.link)
+	data, err := json.Marshal(&b)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(r.backupPath(), data, 0o600); err != nil {
+		return fmt.Errorf("updating the backup of %s: %w", r.path, err)
+	}
+	if err := replaceFile(r.path, b.Wrote, 0o644); err != nil {
+		// The file may still hold what we wrote before: the backup
+		// must match it for the original to be restored at exit.
+		if old, err := json.Marshal(r.applied); err == nil {
+			writeAtomic(r.backupPath(), old, 0o600)
+		}
+		return fmt.Errorf("writing %s: %w", r.path, err)
+	}
+	r.applied = &b
 	r.log.Info("DNS servers written to "+r.path, "servers", servers)
 	return nil
 }

@@ -122,6 +122,51 @@ func TestResolvConfChangedMeanwhile(t *testing.T) {
 	}
 }
 
+// A second apply (a router advertisement's IPv6 servers after IPCP's)
+// after someone else changed the file (Debian's ip-up.d usepeerdns, run
+// by our ip-up) keeps the true original in the backup: exit restores it,
+// not the foreign content.
+func TestResolvConfReapplyKeepsOriginal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	original := "nameserver 192.0.2.1\nsearch example.org\n"
+	if err := os.WriteFile(path, []byte(original), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := newResolvConf(path, "ppp0", discard())
+	if err := r.apply(context.Background(), testServers[:1]); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("nameserver 10.0.2.53\nnameserver 192.0.2.1\n"), 0o644)
+	v6 := netip.MustParseAddr("2001:db8::53")
+	if err := r.apply(context.Background(), []netip.Addr{testServers[0], v6}); err != nil {
+		t.Fatal(err)
+	}
+	want := "# Written by pptp for ppp0 (usepeerdns); the original is restored when the link goes down.\n" +
+		"nameserver 10.0.2.53\nnameserver 2001:db8::53\nsearch example.org\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("after the second apply:\n%s\nwant:\n%s", got, want)
+	}
+	var b resolvBackup
+	if err := json.Unmarshal([]byte(readFile(t, path+".gopptp-backup")), &b); err != nil {
+		t.Fatal(err)
+	}
+	if string(b.Original) != original || string(b.Wrote) != want || b.Mode != 0o640 {
+		t.Errorf("backup after the second apply: original %q, wrote %q, mode %v", b.Original, b.Wrote, b.Mode)
+	}
+	if err := r.restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != original {
+		t.Errorf("restored:\n%s\nwant:\n%s", got, original)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v after restore", st.Mode())
+	}
+	if _, err := os.Stat(path + ".gopptp-backup"); err == nil {
+		t.Error("backup left behind")
+	}
+}
+
 // A backup whose owner is gone is restored by the next client; one whose
 // owner runs is left alone, and blocks a second client from changing the
 // file.
