@@ -170,6 +170,8 @@ type Client struct {
 	track   *tracker
 	hangup  chan struct{}
 	proxies []proxyServer
+	// pins records the host routes to the server outside the tunnel.
+	pins *pinState
 }
 
 // New returns a client for cfg.
@@ -195,7 +197,8 @@ func New(cfg Config) *Client {
 	if cfg.DNS.Resolvectl == "" {
 		cfg.DNS.Resolvectl = "resolvectl"
 	}
-	return &Client{cfg: cfg, log: cfg.Log, Up: make(chan struct{}), track: newTracker(&cfg), hangup: make(chan struct{}, 1)}
+	return &Client{cfg: cfg, log: cfg.Log, Up: make(chan struct{}), track: newTracker(&cfg), hangup: make(chan struct{}, 1),
+		pins: newPinState(cfg.DNS.ResolvConf, cfg.Name, cfg.Log)}
 }
 
 // Info describes the current or last session; nil before Up is closed.
@@ -257,6 +260,12 @@ func (c *Client) Run(ctx context.Context) error {
 		rc := newResolvConf(c.cfg.DNS.ResolvConf, c.cfg.Name, c.log)
 		if err := rc.recoverStale(); err != nil {
 			c.log.Warn("usepeerdns: restoring the original resolv.conf", "err", err)
+		}
+		// Its host route to the server outlived it too (it goes
+		// through eth0 or wlan0, not the tunnel device), and would
+		// stay for good: the next pin finds it in place and leaves it.
+		if err := c.pins.recoverStale(); err != nil {
+			c.log.Warn("removing the route to the server a killed pptp left", "err", err)
 		}
 	} else {
 		ps, err := openProxies(&c.cfg, c.log)
@@ -1005,7 +1014,7 @@ func (l *clientLink) SetNetwork(up bool, local, peer netip.Addr) {
 		plan := routePlan{ifname: cfg.IfName, server: l.server, peer: peer, def: cfg.DefaultRoute,
 			replace: cfg.ReplaceDefaultRoute, prefixes: cfg.Routes}
 		var undo []func() error
-		if u := plan.pin(l.log); u != nil {
+		if u := plan.pin(l.c.pins, l.log); u != nil {
 			undo = append(undo, u)
 		}
 		if err := netcfg.AddPointToPoint(cfg.IfName, local, peer); err != nil {

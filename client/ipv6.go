@@ -245,7 +245,7 @@ func (l *clientLink) addDefaultRoute6(log *slog.Logger) {
 	if l.server.Is6() && !l.virtual {
 		// The tunnel runs over IPv6: the server's address must not
 		// follow the default route into it.
-		if u := pinServer(l.server, cfg.IfName, log); u != nil {
+		if u := pinServer(l.server, cfg.IfName, l.c.pins, log); u != nil {
 			l.mu.Lock()
 			l.undo = append(l.undo, u)
 			l.mu.Unlock()

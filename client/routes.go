@@ -47,17 +47,17 @@ func (p routePlan) needsServerPin() bool {
 }
 
 // pin keeps the server outside the tunnel when the plan needs it, and
-// returns the undo step (nil when none). It runs before the interface
+// returns the undo step (nil when none); state records the pin. It runs before the interface
 // gets its addresses: when the tunnel's remote address is the server's
 // own (localip set to the server's LAN address, common with PoPToP), the
 // kernel's route to the peer through the tunnel would otherwise carry the
 // tunnel's own packets into it, as pptp-linux avoids by adding its host
 // route at start.
-func (p routePlan) pin(log *slog.Logger) func() error {
+func (p routePlan) pin(state *pinState, log *slog.Logger) func() error {
 	if !p.needsServerPin() {
 		return nil
 	}
-	return pinServer(p.server, p.ifname, log)
+	return pinServer(p.server, p.ifname, state, log)
 }
 
 // install adds the routes (the server's pin is pin's) and returns the
@@ -116,23 +116,54 @@ func (p routePlan) install(log *slog.Logger) (undo []func() error, installed []s
 
 // pinServer adds a host route that keeps the server's address on the path
 // it takes now, outside the tunnel device ifname, and returns its undo, or
-// nil when there is nothing to undo (failures are logged).
-func pinServer(server netip.Addr, ifname string, log *slog.Logger) func() error {
+// nil when there is nothing to undo (failures are logged). The route is
+// recorded in state (when not nil) for the next client to remove should
+// this one be killed: it does not go with the tunnel device.
+func pinServer(server netip.Addr, ifname string, state *pinState, log *slog.Logger) func() error {
 	g, err := netcfg.RouteTo(server)
 	switch {
 	case err != nil:
 		log.Warn("cannot find the route to the server to keep it outside the tunnel", "err", err)
+		return nil
 	case g.Dev == ifname:
 		log.Warn("the server is already routed through " + ifname)
-	default:
-		u, err := netcfg.AddHostRouteVia(server, g)
-		if err != nil {
-			log.Warn("route to the server", "err", err)
-			return nil
-		}
-		return u
+		return nil
 	}
-	return nil
+	rec := pinRecord{Dst: server, Dev: g.Dev, Via: g.Via}
+	recorded := false
+	if state != nil {
+		if err := state.add(rec); err != nil {
+			log.Warn("route to the server", "err", err)
+		} else {
+			recorded = true
+		}
+	}
+	forget := func() {
+		if recorded {
+			if err := state.remove(rec); err != nil {
+				log.Warn("route to the server", "err", err)
+			}
+		}
+	}
+	u, err := netcfg.AddHostRouteVia(server, g)
+	if err != nil {
+		// Not ours (an administrator's host route, say): not ours to
+		// remove either, now or after a crash.
+		forget()
+		if errors.Is(err, syscall.EEXIST) {
+			log.Info("a route to the server exists already; left as it is", "server", server)
+		} else {
+			log.Warn("route to the server", "err", err)
+		}
+		return nil
+	}
+	return func() error {
+		err := u()
+		if err == nil {
+			forget()
+		}
+		return err
+	}
 }
 
 // addRoute routes prefix through the point-to-point device dev and returns

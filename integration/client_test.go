@@ -276,6 +276,46 @@ func TestClientUsePeerDNS(t *testing.T) {
 	check(original)
 }
 
+// TestClientPinAfterKill: the host route that keeps the server outside
+// the tunnel goes through the LAN interface, not the tunnel device, so it
+// outlives a client killed with SIGKILL. The next client removes it (it
+// was recorded next to the resolv.conf backup) and leaves none behind
+// after a clean exit.
+func TestClientPinAfterKill(t *testing.T) {
+	tp := newTopo(t)
+	tp.startServer(t)
+	resolv := filepath.Join(tp.dir, "resolv.conf")
+	state := resolv + ".gopptp-pins-ppp0"
+	args := baseArgs("ifname", "ppp0", "defaultroute", "resolv-conf", resolv)
+	p := tp.startPPTP(t, args...)
+	tp.waitUps(t, p, 1, 20*time.Second)
+	if out := routeOut(t, tp.cli, "show"); !serverRouteRE.MatchString(out) {
+		t.Fatalf("defaultroute did not pin the server:\n%s", out)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Errorf("the pin is not recorded: %v", err)
+	}
+	p.Signal(syscall.SIGKILL)
+	p.Wait(10 * time.Second)
+	if out := routeOut(t, tp.cli, "show"); !serverRouteRE.MatchString(out) || strings.Contains(out, "ppp0") {
+		t.Fatalf("routes after SIGKILL (want the pin and nothing through ppp0):\n%s", out)
+	}
+
+	p = tp.startPPTP(t, args...)
+	p.WaitFor(t, regexp.MustCompile(`removing the route to the server left behind by a pptp that did not exit cleanly`), 10*time.Second)
+	tp.waitUps(t, p, 1, 20*time.Second)
+	if out := routeOut(t, tp.cli, "get", srvUnder.Addr().String()); strings.Contains(out, "ppp0") {
+		t.Errorf("the server is routed through the tunnel:\n%s", out)
+	}
+	stopClient(t, p)
+	if out := routeOut(t, tp.cli, "show"); serverRouteRE.MatchString(out) || strings.Contains(out, "ppp0") {
+		t.Errorf("routes left behind after a clean exit:\n%s", out)
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Error("pin state left behind after a clean exit")
+	}
+}
+
 // TestClientScripts runs ip-up and ip-down with pppd's arguments and
 // environment.
 func TestClientScripts(t *testing.T) {

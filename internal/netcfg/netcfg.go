@@ -285,8 +285,38 @@ func RouteTo(dst netip.Addr) (Gateway, error) {
 }
 
 // AddHostRouteVia pins dst to the path g (the client keeps the route to the
-// VPN server outside the tunnel when the default route moves into it).
+// VPN server outside the tunnel when the default route moves into it) and
+// returns the undo. A route to dst that exists already is someone else's
+// (or one a killed client left): it is left alone, and the error wraps
+// syscall.EEXIST.
 func AddHostRouteVia(dst netip.Addr, g Gateway) (func() error, error) {
+	r, err := hostRoute(dst, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := netlink.RouteAdd(r); err != nil {
+		return nil, fmt.Errorf("route to %v via %s: %w", dst, g.Dev, err)
+	}
+	return func() error { return delRoute(r, dst) }, nil
+}
+
+// DelHostRouteVia removes the host route to dst through g, as
+// AddHostRouteVia added it; one that is gone already, with its device or
+// otherwise, is no error. Only a route through that device and gateway
+// matches: another path to dst someone set up since is left alone.
+func DelHostRouteVia(dst netip.Addr, g Gateway) error {
+	r, err := hostRoute(dst, g)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	return delRoute(r, dst)
+}
+
+func hostRoute(dst netip.Addr, g Gateway) (*netlink.Route, error) {
 	l, err := link(g.Dev)
 	if err != nil {
 		return nil, err
@@ -295,13 +325,14 @@ func AddHostRouteVia(dst netip.Addr, g Gateway) (func() error, error) {
 	if g.Via.IsValid() {
 		r.Gw = g.Via.AsSlice()
 	}
-	if err := netlink.RouteAdd(r); err != nil {
-		if errors.Is(err, syscall.EEXIST) {
-			return func() error { return nil }, nil
-		}
-		return nil, fmt.Errorf("route to %v via %s: %w", dst, g.Dev, err)
+	return r, nil
+}
+
+func delRoute(r *netlink.Route, dst netip.Addr) error {
+	if err := netlink.RouteDel(r); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENODEV) {
+		return fmt.Errorf("removing route to %v: %w", dst, err)
 	}
-	return func() error { return netlink.RouteDel(r) }, nil
+	return nil
 }
 
 // HasDefaultRoute reports whether an IPv4 default route exists.
