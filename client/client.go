@@ -509,7 +509,7 @@ func (c *Client) attempt(ctx context.Context) (wasUp bool, err error) {
 	})
 	dp.Attach(sess) // frames arriving from now on wait in its queue
 
-	peerCallID, peerWindow, err := c.placeCall(conn, callID)
+	peerCallID, peerWindow, err := c.placeCall(conn, callID, "")
 	if err != nil {
 		return false, err
 	}
@@ -813,12 +813,15 @@ func (c *Client) startControl(conn *pptp.Conn) error {
 	return nil
 }
 
-// placeCall runs OCRQ/OCRP for callID and returns the server's Call ID and
-// receive window.
-func (c *Client) placeCall(conn *pptp.Conn, callID uint16) (peerCallID, peerWindow uint16, err error) {
+// placeCall runs OCRQ/OCRP for callID (with the phone number pppd's user
+// gave, in pty mode) and returns the server's Call ID and receive window.
+func (c *Client) placeCall(conn *pptp.Conn, callID uint16, phone string) (peerCallID, peerWindow uint16, err error) {
+	if len(phone) > 64 {
+		phone = phone[:64]
+	}
 	if err := conn.Send(&pptp.OutgoingCallRequest{CallID: callID, CallSerialNumber: 1,
 		MinBPS: 2400, MaxBPS: 1_000_000_000, BearerType: pptp.BearerAny, FramingType: pptp.FramingAny,
-		RecvWindowSize: recvWindow}); err != nil {
+		RecvWindowSize: recvWindow, PhoneNumberLength: uint16(len(phone)), PhoneNumber: phone}); err != nil {
 		return 0, 0, fail(ExitConnectFailed, "control connection lost: %v", err)
 	}
 	m, err := c.await(conn, pptp.TypeOutgoingCallReply)

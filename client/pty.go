@@ -133,7 +133,7 @@ func RunPty(ctx context.Context, cfg PtyConfig) error {
 		return fail(ExitFatal, "%v", err)
 	}
 	defer engine.RemoveCall(dp)
-	peerCallID, peerWindow, err := placePtyCall(c, conn, callID, cfg.Phone)
+	peerCallID, peerWindow, err := c.placeCall(conn, callID, cfg.Phone)
 	if err != nil {
 		return err
 	}
@@ -204,30 +204,6 @@ loop:
 		log.Info("call cleared")
 	}
 	return runErr
-}
-
-// placePtyCall runs OCRQ/OCRP with the phone number pppd's user gave.
-func placePtyCall(c *Client, conn *pptp.Conn, callID uint16, phone string) (peerCallID, peerWindow uint16, err error) {
-	if len(phone) > 64 {
-		phone = phone[:64]
-	}
-	if err := conn.Send(&pptp.OutgoingCallRequest{CallID: callID, CallSerialNumber: 1,
-		MinBPS: 2400, MaxBPS: 1_000_000_000, BearerType: pptp.BearerAny, FramingType: pptp.FramingAny,
-		RecvWindowSize: recvWindow, PhoneNumberLength: uint16(len(phone)), PhoneNumber: phone}); err != nil {
-		return 0, 0, fail(ExitConnectFailed, "control connection lost: %v", err)
-	}
-	m, err := c.await(conn, pptp.TypeOutgoingCallReply)
-	if err != nil {
-		return 0, 0, err
-	}
-	r := m.(*pptp.OutgoingCallReply)
-	if r.Result != pptp.OutgoingConnected {
-		return 0, 0, fail(ExitConnectFailed, "server refused the call: %v (%v)", r.Result, r.ErrorCode)
-	}
-	if r.PeerCallID != callID {
-		return 0, 0, fail(ExitConnectFailed, "server answered call %d, we placed call %d", r.PeerCallID, callID)
-	}
-	return r.CallID, r.RecvWindowSize, nil
 }
 
 // awaitStopReply waits briefly for the server's Stop-Control-Connection-

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -122,24 +121,10 @@ func ServeClient(ctx context.Context, ln net.Listener, h ClientHandler) error {
 
 // CallClient sends one request to the client listening at path.
 func CallClient(ctx context.Context, path string, req Request) (ClientResponse, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return ClientResponse{}, fmt.Errorf("cannot reach pptp at %s: %w", path, err)
-	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return ClientResponse{}, fmt.Errorf("sending the request: %w", err)
-	}
 	var resp ClientResponse
-	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&resp); err != nil {
-		return ClientResponse{}, fmt.Errorf("reading the answer: %w", err)
+	err := call(ctx, path, "pptp", req, &resp)
+	if err == nil && resp.Error != "" {
+		err = errors.New(resp.Error)
 	}
-	if resp.Error != "" {
-		return resp, errors.New(resp.Error)
-	}
-	return resp, nil
+	return resp, err
 }

@@ -167,24 +167,32 @@ func serveConn(ctx context.Context, c net.Conn, h Handler) {
 
 // Call sends one request to the pptpd listening at path.
 func Call(ctx context.Context, path string, req Request) (Response, error) {
+	var resp Response
+	err := call(ctx, path, "pptpd", req, &resp)
+	if err == nil && resp.Error != "" {
+		err = errors.New(resp.Error)
+	}
+	return resp, err
+}
+
+// call sends req to the program (who) listening at path and decodes its
+// answer into resp. The bound is generous: the session list of a server
+// holding ten thousand sessions runs to megabytes.
+func call(ctx context.Context, path, who string, req Request, resp any) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return Response{}, fmt.Errorf("cannot reach pptpd at %s: %w", path, err)
+		return fmt.Errorf("cannot reach %s at %s: %w", who, path, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, fmt.Errorf("sending the request: %w", err)
+		return fmt.Errorf("sending the request: %w", err)
 	}
-	var resp Response
-	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		return Response{}, fmt.Errorf("reading the answer: %w", err)
+	if err := json.NewDecoder(io.LimitReader(c, 64<<20)).Decode(resp); err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
 	}
-	if resp.Error != "" {
-		return resp, errors.New(resp.Error)
-	}
-	return resp, nil
+	return nil
 }
