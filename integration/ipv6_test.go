@@ -83,6 +83,8 @@ func TestIPv6Tunnel(t *testing.T) {
 	if n := strings.Count(addrs, "inet6 fe80"); n != 1 {
 		t.Errorf("client ppp0 has %d link-local addresses, want only IPV6CP's:\n%s", n, addrs)
 	}
+	// The default route follows the address.
+	c.p.WaitFor(t, regexp.MustCompile(`msg="IPv6 default route set through ppp0"`), 5*time.Second)
 	if out := tp.cli.MustRun(t, "ip", "-6", "route", "show", "default"); !strings.Contains(out, "dev ppp0") {
 		t.Errorf("no IPv6 default route through the tunnel: %q", out)
 	}

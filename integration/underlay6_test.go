@@ -91,6 +91,8 @@ func TestTunnelOverIPv6(t *testing.T) {
 	c := tp.startClient(t, "ppp0", "name", user, "password", password, "+ipv6", "defaultroute6", "replacedefaultroute")
 	global := netip.MustParseAddr(globalRE.FindStringSubmatch(c.p.WaitFor(t, globalRE, 10*time.Second))[1])
 	srv.WaitFor(t, regexp.MustCompile(`msg="session up".*mppe_send="MPPE-128 stateless"`), 5*time.Second)
+	// The IPv6 default routes follow the address.
+	c.p.WaitFor(t, regexp.MustCompile(`msg="IPv6 default route set through ppp0"`), 5*time.Second)
 
 	if out := tp.cli.MustRun(t, "ip", "-4", "addr", "show", "dev", cliIf); out != "" {
 		t.Fatalf("the underlay has IPv4:\n%s", out)
