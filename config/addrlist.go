@@ -206,6 +206,9 @@ func (l AddrList) selfOverlap() (AddrRange, AddrRange, bool) {
 // such as 192.168.0-255.2 may produce; it is the size of an octet.
 const maxOctetRangeItems = 256
 
+// mapped4 is the IPv4-mapped IPv6 block, ::ffff:0:0/96.
+var mapped4 = AddrRange{netip.MustParseAddr("::ffff:0:0"), netip.MustParseAddr("::ffff:ffff:ffff")}
+
 // ParseAddrList parses a pptpd.conf address list: comma-separated items,
 // each one of
 //
@@ -235,6 +238,13 @@ func ParseAddrList(s string) (AddrList, error) {
 		rs, err := parseAddrItem(item)
 		if err != nil {
 			return nil, err
+		}
+		for _, r := range rs {
+			if r.overlaps(mapped4) {
+				// Those addresses are IPv4 everywhere else (and print
+				// as such), so the range would not be one family.
+				return nil, fmt.Errorf("%q reaches into the IPv4-mapped addresses (%s): write IPv4 addresses as IPv4", item, mapped4)
+			}
 		}
 		if len(list) > 0 && list[0].First.BitLen() != rs[0].First.BitLen() {
 			return nil, fmt.Errorf("address list mixes IPv4 and IPv6 (%s and %s)", list[0], item)

@@ -97,6 +97,10 @@ func TestParseAddrListErrors(t *testing.T) {
 		{"10.0.0.0/", "bad block"},
 		{"::ffff:10.0.0.0/120", "dotted form"},
 		{"2001:db8::1-ff", "want a.b.c.d-e"},
+		// Found by FuzzParseAddrList: the block holds ::ffff:0:0/96,
+		// whose addresses are IPv4 everywhere else.
+		{"::/80", "reaches into the IPv4-mapped addresses"},
+		{"::1-::1:0:0:0", "reaches into the IPv4-mapped addresses"},
 	}
 	for _, tt := range tests {
 		l, err := ParseAddrList(tt.in)
