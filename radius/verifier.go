@@ -247,12 +247,17 @@ func (v *Verifier) request(req *auth.Request, call Call) (buildFunc, string) {
 			p.Add(rfc2865.CHAPChallenge_Type, chal)
 			return nil
 		}
-	case ppp.AuthMSCHAPv1:
-		if len(req.Response) != 49 || len(req.Challenge) != 8 {
-			return nil, "malformed MS-CHAP response"
+	case ppp.AuthMSCHAPv1, ppp.AuthMSCHAPv2:
+		chalLen, attr, name := 8, byte(msCHAPResponse), "MS-CHAP"
+		if req.Method == ppp.AuthMSCHAPv2 {
+			chalLen, attr, name = 16, msCHAP2Response, "MS-CHAP-v2"
 		}
-		// RFC 2548 section 2.3.2: Ident, Flags, LM-Response, NT-Response;
-		// the PPP value has the flag last.
+		if len(req.Response) != 49 || len(req.Challenge) != chalLen {
+			return nil, "malformed " + name + " response"
+		}
+		// RFC 2548 sections 2.1.3 and 2.3.2: Ident, Flags, then the 48
+		// bytes of the PPP value (LM-Response and NT-Response, or
+		// Peer-Challenge, Reserved and Response); PPP puts the flag last.
 		resp := make([]byte, 0, 50)
 		resp = append(resp, req.ID, req.Response[48])
 		resp = append(resp, req.Response[:48]...)
@@ -261,23 +266,7 @@ func (v *Verifier) request(req *auth.Request, call Call) (buildFunc, string) {
 			if err := addMS(p, msCHAPChallenge, chal); err != nil {
 				return err
 			}
-			return addMS(p, msCHAPResponse, resp)
-		}
-	case ppp.AuthMSCHAPv2:
-		if len(req.Response) != 49 || len(req.Challenge) != 16 {
-			return nil, "malformed MS-CHAP-v2 response"
-		}
-		// RFC 2548 section 2.3.2: Ident, Flags, Peer-Challenge, Reserved,
-		// Response.
-		resp := make([]byte, 0, 50)
-		resp = append(resp, req.ID, req.Response[48])
-		resp = append(resp, req.Response[:48]...)
-		chal := req.Challenge
-		creds = func(p *radius.Packet) error {
-			if err := addMS(p, msCHAPChallenge, chal); err != nil {
-				return err
-			}
-			return addMS(p, msCHAP2Response, resp)
+			return addMS(p, attr, resp)
 		}
 	default:
 		return nil, fmt.Sprintf("method %v cannot be checked by RADIUS", req.Method)
