@@ -13,6 +13,10 @@
 # tunnel ends, iperf3's client and its server share the machine's cores.
 #
 # Usage: sudo bench/throughput.sh [-t SECONDS]   (default 10 s per run)
+# Environment: ONLY=REGEX runs only the paths whose name matches (raw and
+# wireguard-go always run: the ratios need them); PROFILE=DIR writes CPU
+# profiles of pptpd and pptp for each tunnel mode into DIR
+# (go tool pprof DIR/pptp-nomppe-pptpd.prof).
 # Needs root, iproute2, iperf3, wireguard-tools (wg), ping, python3, Go.
 set -euo pipefail
 
@@ -129,12 +133,18 @@ listen 10.77.0.2
 EOF
 run_pptp() {
 	local mode=$1 srvopts=$2 cliopts=$3
+	[[ $mode =~ ${ONLY:-.} ]] || return 0
+	local prof_s= prof_c=
+	if [ -n "${PROFILE:-}" ]; then
+		mkdir -p "$PROFILE"
+		prof_s=GOPPTP_CPUPROFILE=$PROFILE/$mode-pptpd.prof prof_c=GOPPTP_CPUPROFILE=$PROFILE/$mode-pptp.prof
+	fi
 	printf 'name pptpd\nchap-secrets %s\n%b\n' "$WORK/chap-secrets" "$srvopts" >"$WORK/options"
-	ip netns exec $B "$WORK/pptpd" --fg --conf "$WORK/pptpd.conf" >"$WORK/pptpd.log" 2>&1 &
+	ip netns exec $B env $prof_s "$WORK/pptpd" --fg --conf "$WORK/pptpd.conf" >"$WORK/pptpd.log" 2>&1 &
 	local spid=$!
 	sleep 0.5
 	# shellcheck disable=SC2086
-	ip netns exec $A "$WORK/pptp" 10.77.0.2 name bench password bench-secret ifname ppp0 $cliopts >"$WORK/pptp.log" 2>&1 &
+	ip netns exec $A env $prof_c "$WORK/pptp" 10.77.0.2 name bench password bench-secret ifname ppp0 $cliopts >"$WORK/pptp.log" 2>&1 &
 	local cpid=$!
 	for _ in $(seq 100); do grep -q 'local  IP address' "$WORK/pptp.log" && break; sleep 0.1; done
 	grep -q 'local  IP address' "$WORK/pptp.log" || { cat "$WORK/pptp.log" "$WORK/pptpd.log" >&2; exit 1; }

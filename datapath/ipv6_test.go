@@ -203,36 +203,12 @@ func BenchmarkEncapDecap6(b *testing.B) {
 		for _, size := range []int{64, 1400} {
 			b.Run(m.name+"/"+strconv.Itoa(size), func(b *testing.B) {
 				p := newPair6(b, m.dir)
-				ip := ip6Packet(cli6, lan6, 0, size)
 				back := ip6Packet(lan6, cli6, 0, 60)
-				buf := make([]byte, Headroom+size)
-				out := make([]byte, 20+Headroom+size)
-				p.cb.cfg.DeliverIP = func([]byte) {}
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
+				p.benchEncapDecap(b, ip6Packet(cli6, lan6, 0, size), func() {
 					if p.b.route(back) != p.cb {
 						b.Fatal("no route")
 					}
-					copy(buf[Headroom:], ip)
-					g := p.ca.encap(buf, Headroom, size)
-					p.ca.sent()
-					n := copy(out[20:], g)
-					pkt := out[:20+n]
-					pkt[0] = 0x45
-					binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-					copy(pkt[12:16], underA.AsSlice())
-					p.rx.tunOut = p.rx.tunOut[:0]
-					p.b.receive(p.rx, pkt)
-					for _, c := range p.rx.touched {
-						c.ackMarked = false
-					}
-					p.rx.touched = p.rx.touched[:0]
-				}
-				if p.cb.Stats.DropSpoof.Load() != 0 || p.cb.Stats.RxPackets.Load() == 0 {
-					b.Fatalf("packets dropped: %d spoofed, %d received", p.cb.Stats.DropSpoof.Load(), p.cb.Stats.RxPackets.Load())
-				}
+				})
 			})
 		}
 	}
