@@ -92,10 +92,12 @@ type Stats struct {
 // send the peer whenever there is one (under TCP load the reverse ACK
 // stream carries them all); otherwise an ack-only packet goes out after
 // ackDelay, or at the end of a receive batch once ackEvery packets are
-// unacknowledged. Every ack-only packet costs both hosts a trip through
-// the kernel, and we announce a 16384-packet window, so there is no hurry;
-// ackEvery bounds the wait for peers that announce small windows and
-// honour them.
+// unacknowledged and no acknowledgement rode on our data since the
+// previous batch ended. Every ack-only packet costs both hosts a trip
+// through the kernel (several microseconds each), and we announce a
+// 16384-packet window, so there is no hurry while reverse traffic carries
+// them; ackEvery bounds the wait for peers that announce small windows
+// and honour them when nothing flows back.
 const (
 	ackDelay = 10 * time.Millisecond
 	ackEvery = 32
@@ -130,6 +132,7 @@ type Call struct {
 	ackOwed   atomic.Bool                   // received data not yet acknowledged
 	unacked   atomic.Uint32                 // packets received since the last acknowledgement sent
 	ackArmed  atomic.Bool                   // the delayed-ack timer is running
+	ridden    atomic.Uint32                 // acknowledgements that rode on data packets (wraps)
 	rxHighest atomic.Uint32                 // highest sequence number received
 	rx        atomic.Pointer[rxCrypto]
 	removed   atomic.Bool
@@ -147,7 +150,8 @@ type Call struct {
 
 	// Receive half: only the GRE reader goroutine touches these.
 	ro        reorder
-	ackMarked bool // already in this batch's list of calls owing an ack
+	ackMarked bool   // already in this batch's list of calls owing an ack
+	riddenAt  uint32 // ridden when the last receive batch ended
 	resetSent time.Time
 	mppeLost  bool // stateful MPPE lost packets: the next one decrypted is a resync
 	// forgedAt is when a forged MPPE packet last arrived; while recent,
@@ -492,6 +496,7 @@ func (c *Call) frameLocked(head, frame []byte) []byte {
 	if c.ackOwed.Swap(false) {
 		h.HasAck, h.Ack = true, c.rxHighest.Load()
 		c.unacked.Store(0)
+		c.ridden.Add(1)
 	}
 	n := h.Len()
 	start := len(head) - n

@@ -25,8 +25,9 @@
 //     ND handler instead of the TUN device.
 //  7. Write the batch to the TUN device (which may coalesce TCP segments).
 //  8. Acknowledge: acks normally ride on the next packet we send the peer;
-//     a call with ackEvery packets unacknowledged gets an ack-only packet
-//     now (all such calls in one sendmmsg), others a delayed-ack timer.
+//     a call with ackEvery packets unacknowledged and no data going back
+//     gets an ack-only packet now (all such calls in one sendmmsg), others
+//     a delayed-ack timer.
 //
 // Send (TUN to network), one goroutine, per batch:
 //
@@ -375,23 +376,36 @@ func (e *Engine) receiveLoop(s *GRESocket) error {
 			b.holding = kept
 		}
 		e.flushTUN(b)
-		b.ackMsgs = b.ackMsgs[:0]
-		for i, c := range b.touched {
-			c.ackMarked = false
-			if c.unacked.Load() >= ackEvery {
-				if pkt := c.appendAck(b.ackBufs[i][:]); pkt != nil {
-					b.ackMsgs = append(b.ackMsgs, Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
-				}
-			} else {
-				c.armAck()
-			}
-			b.touched[i] = nil
-		}
-		b.touched = b.touched[:0]
+		e.ackTouched(b)
 		if err := ackW.Write(b.ackMsgs); err != nil && !closed(err) {
 			e.log.Debug("GRE ack send failed", "err", err)
 		}
 	}
+}
+
+// ackTouched decides, at the end of a receive batch, how each call that
+// received data acknowledges it (step 8 above): the ack-only packets to
+// send now go into b.ackMsgs, the other calls get the delayed-ack timer.
+func (e *Engine) ackTouched(b *rxBatch) {
+	b.ackMsgs = b.ackMsgs[:0]
+	for i, c := range b.touched {
+		c.ackMarked = false
+		// Data going back since the last batch means the
+		// acknowledgement will most likely ride on the next
+		// packet too: an ack-only packet would only duplicate it.
+		ridden := c.ridden.Load()
+		reverse := ridden != c.riddenAt
+		c.riddenAt = ridden
+		if c.unacked.Load() >= ackEvery && !reverse {
+			if pkt := c.appendAck(b.ackBufs[i][:]); pkt != nil {
+				b.ackMsgs = append(b.ackMsgs, Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
+			}
+		} else {
+			c.armAck()
+		}
+		b.touched[i] = nil
+	}
+	b.touched = b.touched[:0]
 }
 
 // receive handles one packet from an IPv4 GRE socket, IPv4 header

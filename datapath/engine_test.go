@@ -433,3 +433,52 @@ func TestSubnets(t *testing.T) {
 		t.Error("subnet still routed after RemoveCall")
 	}
 }
+
+// TestAckOnlyWhenNothingFlowsBack: a batch leaving ackEvery packets
+// unacknowledged gets an ack-only packet at once when no acknowledgement
+// rode on our data since the previous batch; while data goes back (a TCP
+// transfer's ACKs) the acknowledgement waits to ride on it, as an ack-only
+// packet would cost both hosts a trip through the kernel for nothing.
+func TestAckOnlyWhenNothingFlowsBack(t *testing.T) {
+	p := newPair(t, ccp.Direction{})
+	next := 0
+	batch := func() {
+		for range ackEvery + 8 {
+			p.b.receive(p.rx, p.encap(t, ipPacket(tunA, tunB, next, 100)))
+			next++
+		}
+	}
+	ackOnly := func() (n int, ack uint32) {
+		p.b.ackTouched(p.rx)
+		for _, m := range p.rx.ackMsgs {
+			h, _, err := gre.Parse(m.Buf)
+			if err != nil || !h.HasAck || h.HasSeq {
+				t.Fatalf("not an ack-only packet: %+v %v", h, err)
+			}
+			ack = h.Ack
+		}
+		return len(p.rx.ackMsgs), ack
+	}
+
+	batch()
+	if n, ack := ackOnly(); n != 1 || ack != uint32(next-1) {
+		t.Fatalf("nothing flowing back: %d ack-only packets (ack %d), want 1 acknowledging %d", n, ack, next-1)
+	}
+	batch()
+	buf := make([]byte, Headroom+100)
+	copy(buf[Headroom:], ipPacket(tunB, tunA, 0, 100))
+	back := p.cb.encap(buf, Headroom, 100)
+	p.cb.sent()
+	if h, _, err := gre.Parse(back); err != nil || !h.HasAck || h.Ack != uint32(next-1) {
+		t.Fatalf("the acknowledgement did not ride on the data packet back: %+v %v", h, err)
+	}
+	batch()
+	if n, _ := ackOnly(); n != 0 {
+		t.Fatalf("data went back since the last batch: %d ack-only packets, want 0", n)
+	}
+	batch()
+	if n, ack := ackOnly(); n != 1 || ack != uint32(next-1) {
+		t.Fatalf("nothing went back since the last batch: %d ack-only packets (ack %d), want 1 acknowledging %d", n, ack, next-1)
+	}
+	p.b.RemoveCall(p.cb)
+}
