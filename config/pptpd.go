@@ -24,6 +24,7 @@ const (
 // Limits on the values of pptpd.conf keys.
 const (
 	maxConnections  = 65535 // PPTP call IDs are 16 bits
+	maxWorkers      = 256
 	maxSTimeoutSecs = 86400
 	maxIfNameLen    = 15 // Linux IFNAMSIZ - 1
 	maxConfLine     = 64 << 10
@@ -66,6 +67,10 @@ type PptpdConfig struct {
 	MetricsListen string // "metrics-listen ADDR:PORT"
 	ControlSocket string // "control-socket PATH"
 	TunName       string // "tun-name NAME"
+	// Workers is how many goroutines of each direction carry the
+	// sessions' packets ("datapath-workers N|auto"); 0 (auto) leaves
+	// the server's default, one per CPU.
+	Workers int
 	// Pools are named address pools ("ip-pool NAME RANGES", repeatable),
 	// for RADIUS's Framed-Pool attribute.
 	Pools map[string]AddrList
@@ -287,6 +292,14 @@ var pptpdKeys = map[string]pptpdKey{
 		}
 		c.IPv6Prefix = p
 		return nil
+	}},
+	"datapath-workers": {hasValue: true, apply: func(c *PptpdConfig, v string) (err error) {
+		if v == "auto" {
+			c.Workers = 0
+			return nil
+		}
+		c.Workers, err = parseBoundedInt(v, 1, maxWorkers)
+		return err
 	}},
 	"tun-name": {hasValue: true, apply: func(c *PptpdConfig, v string) error {
 		if err := checkIfName(v); err != nil {

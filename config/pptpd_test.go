@@ -91,6 +91,7 @@ metrics-listen 127.0.0.1:9100
 control-socket /run/gopptp.sock
 tun-name pptp%d
 log-format json
+datapath-workers 4
 max-starting 50
 max-half-open 100
 connection-rate off
@@ -122,6 +123,7 @@ lockout-time 120
 		{"ControlSocket", c.ControlSocket, "/run/gopptp.sock"},
 		{"TunName", c.TunName, "pptp%d"},
 		{"LogFormat", c.LogFormat, "json"},
+		{"Workers", c.Workers, 4},
 		{"MaxStarting", c.MaxStarting, 50},
 		{"MaxHalfOpen", c.MaxHalfOpen, 100},
 		{"ConnectionRate", c.ConnectionRate, -1},
@@ -201,6 +203,8 @@ func TestPptpdConfErrors(t *testing.T) {
 		{"tun-name a/b\n", "tun-name: \"a/b\" is not a valid interface name"},
 		{"tun-name abcdefghijklmnop\n", "longer than 15 bytes"},
 		{"log-format xml\n", "pptpd.conf:1: log-format: must be text or json, not \"xml\""},
+		{"datapath-workers 0\n", "pptpd.conf:1: datapath-workers"},
+		{"datapath-workers many\n", "pptpd.conf:1: datapath-workers"},
 		{"max-starting off\n", "max-starting: \"off\" is not a decimal number"},
 		{"max-half-open 0\n", "max-half-open: 0 is out of range"},
 		{"lockout-failures -3\n", "lockout-failures: -3 is out of range"},

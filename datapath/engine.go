@@ -41,8 +41,14 @@
 //  4. sendmmsg the batch, the packets to IPv4 and to IPv6 peers each
 //     through the socket of their family.
 //
+// With Config.Workers above one (the server's default on a machine with
+// several CPUs), the readers only read and sort packets by call, and the
+// steps after them run on that many workers per direction, each call on
+// one worker of each (workers.go): calls spread over the cores while each
+// call's packets keep their order.
+//
 // Steps 3 of the send side and 3 of the receive side are the only places
-// where the two goroutines meet, on a per-call lock; the per-packet path
+// where the two directions meet, on a per-call lock; the per-packet path
 // takes no global lock and allocates nothing. Control frames from sessions
 // go out one at a time through a small shared writer.
 package datapath
@@ -123,7 +129,12 @@ type Config struct {
 	// ReorderTimeout is how long out-of-order packets wait for a missing
 	// one (default DefaultReorderTimeout).
 	ReorderTimeout time.Duration
-	Log            *slog.Logger
+	// Workers is how many goroutines of each direction process the
+	// calls' packets (see workers.go); each call belongs to one of them,
+	// chosen by its Call ID. 0 or 1: the socket and TUN readers process
+	// the packets themselves, which suits a single call best.
+	Workers int
+	Log     *slog.Logger
 }
 
 // Counters of packets the engine could not give to any call.
@@ -153,6 +164,10 @@ type Engine struct {
 	ctlW   [2]*BatchWriter
 	ctlMsg [1]Message
 	send   sendFunc
+
+	// rxw and txw are the workers when Config.Workers > 1.
+	rxw []*rxWorker
+	txw []*txWorker
 }
 
 // NewEngine returns an engine over cfg's socket and device.
@@ -169,6 +184,13 @@ func NewEngine(cfg Config) *Engine {
 			e.socks[family(s.v6)] = s
 			e.ctlW[family(s.v6)] = s.NewWriter(1)
 		}
+	}
+	if cfg.Workers > 1 {
+		bs := batchSize
+		if cfg.TUN != nil {
+			bs = cfg.TUN.BatchSize()
+		}
+		e.makeWorkers(cfg.Workers, bs)
 	}
 	return e
 }
@@ -265,17 +287,36 @@ func (e *Engine) sendOne(pkt []byte, dst, src netip.Addr) {
 // socket and the device.
 func (e *Engine) Run(ctx context.Context) error {
 	errc := make(chan error, len(e.cfg.GRE)+1)
-	var wg sync.WaitGroup
+	var readers, workers sync.WaitGroup
 	for _, s := range e.cfg.GRE {
 		if s == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- e.receiveLoop(s) }()
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			if e.rxw != nil {
+				errc <- e.dispatchLoop(s)
+			} else {
+				errc <- e.receiveLoop(s)
+			}
+		}()
 	}
 	if e.cfg.TUN != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); errc <- e.sendLoop() }()
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			if e.txw != nil {
+				errc <- e.tunDispatchLoop()
+			} else {
+				errc <- e.sendLoop()
+			}
+		}()
+	}
+	for i := range e.rxw {
+		workers.Add(2)
+		go func() { defer workers.Done(); e.rxWorkerLoop(e.rxw[i]) }()
+		go func() { defer workers.Done(); e.txWorkerLoop(e.txw[i]) }()
 	}
 	var err error
 	select {
@@ -290,7 +331,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.TUN != nil {
 		e.cfg.TUN.Close()
 	}
-	wg.Wait()
+	readers.Wait()
+	// The readers are gone: nothing sends to the workers any more.
+	for i := range e.rxw {
+		close(e.rxw[i].in)
+		close(e.txw[i].in)
+	}
+	workers.Wait()
 	return err
 }
 
@@ -359,28 +406,46 @@ func (e *Engine) receiveLoop(s *GRESocket) error {
 				e.Counters.Truncated.Add(1)
 				continue
 			}
+			var src netip.Addr
 			if s.v6 {
-				e.receiveGRE(b, b.bufs[i][:b.sizes[i]], r.Src(i))
-			} else {
-				e.receive(b, b.bufs[i][:b.sizes[i]])
+				src = r.Src(i)
 			}
+			e.receivePacket(b, b.bufs[i][:b.sizes[i]], s.v6, src)
 		}
-		if len(b.holding) > 0 {
-			kept := b.holding[:0]
-			for _, c := range b.holding {
-				if e.expireReorder(b, c) {
-					kept = append(kept, c)
-				}
-			}
-			clear(b.holding[len(kept):])
-			b.holding = kept
-		}
-		e.flushTUN(b)
-		e.ackTouched(b)
+		e.endBatch(b)
 		if err := ackW.Write(b.ackMsgs); err != nil && !closed(err) {
 			e.log.Debug("GRE ack send failed", "err", err)
 		}
 	}
+}
+
+// receivePacket handles one packet as a socket of the family v6 gave it:
+// from the IPv4 header on an IPv4 socket, from the GRE header with the
+// sender src on an IPv6 one.
+func (e *Engine) receivePacket(b *rxBatch, pkt []byte, v6 bool, src netip.Addr) {
+	if v6 {
+		e.receiveGRE(b, pkt, src)
+	} else {
+		e.receive(b, pkt)
+	}
+}
+
+// endBatch finishes a receive batch (steps 7 and 8 above): packets held
+// too long for reordering are released, the IP packets go to the TUN
+// device, and the ack-only packets owed are left in b.ackMsgs.
+func (e *Engine) endBatch(b *rxBatch) {
+	if len(b.holding) > 0 {
+		kept := b.holding[:0]
+		for _, c := range b.holding {
+			if e.expireReorder(b, c) {
+				kept = append(kept, c)
+			}
+		}
+		clear(b.holding[len(kept):])
+		b.holding = kept
+	}
+	e.flushTUN(b)
+	e.ackTouched(b)
 }
 
 // ackTouched decides, at the end of a receive batch, how each call that
@@ -723,18 +788,8 @@ func (e *Engine) sendLoop() error {
 		bufs[i] = make([]byte, Headroom+rxBufSize)
 	}
 	sizes := make([]int, bs)
-	// One batch per family: the packets for IPv4 peers and for IPv6
-	// peers leave through different sockets.
-	var msgs [2][]Message
-	var calls [2][]*Call
-	var w [2]*BatchWriter
-	var dropped [2]uint64 // what each writer had dropped, counted already
-	for f, s := range e.socks {
-		msgs[f], calls[f] = make([]Message, 0, bs), make([]*Call, 0, bs)
-		if s != nil {
-			w[f] = s.NewWriter(bs)
-		}
-	}
+	calls := make([]*Call, bs)
+	tx := e.newTxState(bs)
 	for {
 		n, err := dev.Read(bufs, sizes, Headroom)
 		if err != nil && n == 0 {
@@ -746,47 +801,89 @@ func (e *Engine) sendLoop() error {
 			}
 			return err
 		}
-		for f := range msgs {
-			msgs[f], calls[f] = msgs[f][:0], calls[f][:0]
-		}
 		for i := 0; i < n; i++ {
-			ip := bufs[i][Headroom : Headroom+sizes[i]]
-			c := e.route(ip)
-			// Without IPV6CP, IPv6 (the kernel's link-local chatter)
-			// has nowhere to go.
-			if c == nil || !c.up(ip[0]) {
-				e.Counters.NoRoute.Add(1)
-				continue
-			}
-			f := family(c.cfg.Peer.Is6())
-			if w[f] == nil {
-				e.Counters.NoRoute.Add(1)
-				continue
-			}
-			if pkt := c.encap(bufs[i], Headroom, sizes[i]); pkt != nil {
-				msgs[f] = append(msgs[f], Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
-				calls[f] = append(calls[f], c)
-			}
+			calls[i] = e.routeOut(bufs[i][Headroom : Headroom+sizes[i]])
 		}
-		for f := range w {
-			if w[f] == nil {
-				continue
-			}
-			err = w[f].Write(msgs[f])
-			for i, c := range calls[f] {
-				c.sent()
-				calls[f][i], msgs[f][i] = nil, Message{}
-			}
-			if err != nil {
-				if closed(err) {
-					return nil
-				}
-				e.log.Debug("GRE send failed", "err", err)
-			}
-			e.Counters.SendDropped.Add(w[f].Dropped - dropped[f])
-			dropped[f] = w[f].Dropped
+		err = e.transmit(tx, bufs[:n], sizes[:n], calls[:n])
+		clear(calls[:n])
+		if err != nil {
+			return nil // the socket was closed
 		}
 	}
+}
+
+// routeOut finds the call an IP packet read from the TUN device goes to
+// and checks it can take it; nil (counted) when none can.
+func (e *Engine) routeOut(ip []byte) *Call {
+	c := e.route(ip)
+	// Without IPV6CP, IPv6 (the kernel's link-local chatter) has
+	// nowhere to go.
+	if c == nil || !c.up(ip[0]) || e.socks[family(c.cfg.Peer.Is6())] == nil {
+		e.Counters.NoRoute.Add(1)
+		return nil
+	}
+	return c
+}
+
+// txState is a sending goroutine's working set: a batch per family, as
+// the packets for IPv4 peers and for IPv6 peers leave through different
+// sockets.
+type txState struct {
+	msgs    [2][]Message
+	calls   [2][]*Call
+	w       [2]*BatchWriter
+	dropped [2]uint64 // what each writer had dropped, counted already
+}
+
+func (e *Engine) newTxState(n int) *txState {
+	t := &txState{}
+	for f, s := range e.socks {
+		t.msgs[f], t.calls[f] = make([]Message, 0, n), make([]*Call, 0, n)
+		if s != nil {
+			t.w[f] = s.NewWriter(n)
+		}
+	}
+	return t
+}
+
+// transmit encapsulates the IP packets in bufs (each at Headroom, sizes[i]
+// long) for calls[i] and sends them (steps 3 and 4 above); a nil call
+// skips its packet. It returns an error only when a socket was closed.
+func (e *Engine) transmit(t *txState, bufs [][]byte, sizes []int, calls []*Call) error {
+	for f := range t.msgs {
+		t.msgs[f], t.calls[f] = t.msgs[f][:0], t.calls[f][:0]
+	}
+	for i, c := range calls {
+		if c == nil {
+			continue
+		}
+		f := family(c.cfg.Peer.Is6())
+		if pkt := c.encap(bufs[i], Headroom, sizes[i]); pkt != nil {
+			t.msgs[f] = append(t.msgs[f], Message{Buf: pkt, Dst: c.cfg.Peer, Src: c.cfg.Local})
+			t.calls[f] = append(t.calls[f], c)
+		}
+	}
+	var failed error
+	for f, w := range t.w {
+		if w == nil {
+			continue
+		}
+		err := w.Write(t.msgs[f])
+		for i, c := range t.calls[f] {
+			c.sent()
+			t.calls[f][i], t.msgs[f][i] = nil, Message{}
+		}
+		if err != nil {
+			if closed(err) {
+				failed = err
+			} else {
+				e.log.Debug("GRE send failed", "err", err)
+			}
+		}
+		e.Counters.SendDropped.Add(w.Dropped - t.dropped[f])
+		t.dropped[f] = w.Dropped
+	}
+	return failed
 }
 
 // route finds the call an IP packet from the TUN device goes to: by the

@@ -49,7 +49,9 @@ func (tp *topo) withIPv6(t *testing.T) {
 func TestIPv6Tunnel(t *testing.T) {
 	tp := newTopo(t)
 	tp.withIPv6(t)
-	tp.confExtra = []string{"ipv6-prefix " + ipv6Pool.String(), "metrics-listen 10.0.1.1:9100"}
+	// One datapath worker: the socket and TUN readers process the
+	// packets themselves (TestTunnel runs three workers).
+	tp.confExtra = []string{"ipv6-prefix " + ipv6Pool.String(), "metrics-listen 10.0.1.1:9100", "datapath-workers 1"}
 	srv := tp.startServer(t, "+ipv6", "ms-dns6 "+dns6.String())
 	resolv := filepath.Join(tp.dir, "resolv.conf")
 	write(t, resolv, "nameserver 10.255.255.53\n")

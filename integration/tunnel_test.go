@@ -266,6 +266,9 @@ func TestTunnel(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := newTopo(t)
+			// Three datapath workers whatever the machine's CPUs, so
+			// that the sorting of packets to workers is exercised.
+			tp.confExtra = []string{"datapath-workers 3"}
 			srv := tp.startServer(t, tc.server...)
 			c := tp.startClient(t, "ppp0", append([]string{"name", user, "password", password}, tc.client...)...)
 			line := srv.WaitFor(t, regexp.MustCompile(`msg="session up".*`), 5*time.Second)

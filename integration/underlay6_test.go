@@ -82,7 +82,9 @@ func TestTunnelOverIPv6(t *testing.T) {
 	tp := newTopo(t)
 	tp.withIPv6(t)
 	cliIf := tp.ipv6Underlay(t)
-	tp.confExtra = []string{"listen " + srvVPN6.String(), "ipv6-prefix " + ipv6Pool.String()}
+	// Two datapath workers: packets from the IPv6 socket are sorted to
+	// them with their senders.
+	tp.confExtra = []string{"listen " + srvVPN6.String(), "ipv6-prefix " + ipv6Pool.String(), "datapath-workers 2"}
 	srv := tp.startServer(t, "require-mschap-v2", "require-mppe-128", "+ipv6")
 	srv.WaitFor(t, regexp.MustCompile(`pptpd listening" addr=`+regexp.QuoteMeta("["+srvVPN6.String()+"]:1723")), time.Second)
 	// The client dials a name with only an AAAA record, from the hosts file

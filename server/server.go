@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// TUNName names the shared TUN device.
 	TUNName string
+	// Workers is how many goroutines of each direction carry the
+	// sessions' packets, each session on one of them; 0 means one per
+	// CPU the process may use (GOMAXPROCS).
+	Workers int
 	// MTU is the largest IP packet we send into a tunnel (with the peer's
 	// MRU, each route's MTU); MRU the largest we ask peers to send us.
 	// 0 derives both from the link towards each peer (datapath.TunnelMTU).
@@ -329,7 +334,11 @@ func (s *Server) Run(parent context.Context) error {
 		dev.Close()
 		return err
 	}
-	s.engine = datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, CheckSource: true, Log: s.log})
+	workers := s.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	s.engine = datapath.NewEngine(datapath.Config{GRE: gs, TUN: dev, CheckSource: true, Workers: workers, Log: s.log})
 	ectx, ecancel := context.WithCancel(context.Background())
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- s.engine.Run(ectx) }()

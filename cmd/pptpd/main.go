@@ -252,7 +252,7 @@ func (d *daemon) reload() error {
 	}{
 		{"listen", was.Listen, pc.Listen}, {"tun-name", was.TunName, pc.TunName},
 		{"control-socket", was.ControlSocket, pc.ControlSocket}, {"metrics-listen", was.MetricsListen, pc.MetricsListen},
-		{"log-format", was.LogFormat, pc.LogFormat},
+		{"log-format", was.LogFormat, pc.LogFormat}, {"datapath-workers", was.Workers, pc.Workers},
 	} {
 		if k.old != k.new {
 			d.log.Warn("reload: "+k.key+" changes only with a restart; keeping the running value", "running", fmt.Sprint(k.old), "configured", fmt.Sprint(k.new))
@@ -291,6 +291,7 @@ func (d *daemon) serverConfig(pc *config.PptpdConfig, opts *config.PPPOptions) (
 		MaxSessions:  pc.Connections,
 		StartTimeout: pc.STimeout,
 		TUNName:      pc.TunName,
+		Workers:      pc.Workers,
 		MTU:          opts.MTU,
 		MRU:          opts.MRU,
 		Name:         name,
