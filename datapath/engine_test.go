@@ -112,17 +112,7 @@ func (p *pair) receive(now time.Time, pkts ...[]byte) {
 	for _, pkt := range pkts {
 		p.b.receive(p.rx, pkt)
 	}
-	kept := p.rx.holding[:0]
-	for _, c := range p.rx.holding {
-		if p.b.expireReorder(p.rx, c) {
-			kept = append(kept, c)
-		}
-	}
-	p.rx.holding = kept
-	for _, c := range p.rx.touched {
-		c.ackMarked = false
-	}
-	p.rx.touched = p.rx.touched[:0]
+	p.b.endBatch(p.rx)
 }
 
 func (p *pair) checkOrder(t *testing.T, want []int) {
