@@ -306,11 +306,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			if e.txw != nil {
-				errc <- e.tunDispatchLoop()
-			} else {
-				errc <- e.sendLoop()
-			}
+			errc <- e.sendLoop()
 		}()
 	}
 	for i := range e.rxw {
@@ -789,7 +785,13 @@ func (e *Engine) sendLoop() error {
 	}
 	sizes := make([]int, bs)
 	calls := make([]*Call, bs)
-	tx := e.newTxState(bs)
+	var tx *txState
+	var in *txBatchIn
+	if e.txw == nil {
+		tx = e.newTxState(bs)
+	} else {
+		in = e.newTxBatchIn(bs)
+	}
 	for {
 		n, err := dev.Read(bufs, sizes, Headroom)
 		if err != nil && n == 0 {
@@ -804,7 +806,11 @@ func (e *Engine) sendLoop() error {
 		for i := 0; i < n; i++ {
 			calls[i] = e.routeOut(bufs[i][Headroom : Headroom+sizes[i]])
 		}
-		err = e.transmit(tx, bufs[:n], sizes[:n], calls[:n])
+		if in == nil {
+			err = e.transmit(tx, bufs[:n], sizes[:n], calls[:n])
+		} else {
+			err = e.dispatchTx(in, bufs[:n], sizes[:n], calls[:n])
+		}
 		clear(calls[:n])
 		if err != nil {
 			return nil // the socket was closed

@@ -1,13 +1,10 @@
 package datapath
 
 import (
-	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.zx2c4.com/wireguard/tun"
 )
 
 // Workers spread the calls over several goroutines, and so over cores,
@@ -332,80 +329,67 @@ func (e *Engine) rxWorkerLoop(w *rxWorker) {
 	}
 }
 
-// tunDispatchLoop reads the TUN device and hands each packet to the send
-// worker of its call.
-func (e *Engine) tunDispatchLoop() error {
-	dev := e.cfg.TUN
-	bs := dev.BatchSize()
-	bufs := make([][]byte, bs)
-	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+rxBufSize)
+// txBatchIn is the TUN reader's state for handing batches to the send
+// workers.
+type txBatchIn struct {
+	ws   []int      // each packet's worker, -1 for none
+	cur  []*txChunk // the chunk being filled for each worker
+	last int        // the worker of the previous batch, -1 for several
+}
+
+func (e *Engine) newTxBatchIn(n int) *txBatchIn {
+	return &txBatchIn{ws: make([]int, n), cur: make([]*txChunk, len(e.txw)), last: -1}
+}
+
+// dispatchTx gives the packets read from the TUN device (each at Headroom
+// in bufs[i], sizes[i] long, for calls[i] or for none when nil) to their
+// send workers, as dispatch does for received packets. It returns an
+// error only when a socket was closed.
+func (e *Engine) dispatchTx(in *txBatchIn, bufs [][]byte, sizes []int, calls []*Call) error {
+	for i, c := range calls {
+		in.ws[i] = -1
+		if c != nil {
+			in.ws[i] = e.workerOf(c.cfg.LocalID)
+		}
 	}
-	sizes := make([]int, bs)
-	calls := make([]*Call, bs)
-	ws := make([]int, bs)
-	cur := make([]*txChunk, len(e.txw))
-	last := -1 // the worker of the previous batch, -1 for several
-	for {
-		n, err := dev.Read(bufs, sizes, Headroom)
-		if err != nil && n == 0 {
-			if closed(err) {
-				return nil
-			}
-			if errors.Is(err, tun.ErrTooManySegments) {
-				continue
-			}
-			return err
-		}
-		for i := 0; i < n; i++ {
-			calls[i] = e.routeOut(bufs[i][Headroom : Headroom+sizes[i]])
-			ws[i] = -1
-			if calls[i] != nil {
-				ws[i] = e.workerOf(calls[i].cfg.LocalID)
-			}
-		}
-		w, prev := single(ws[:n]), last
-		last = w
-		if w >= 0 && w == prev {
-			tw := e.txw[w]
-			if tw.mu.TryLock() {
-				if tw.pending.Load() == 0 {
-					err := e.transmit(tw.tx, bufs[:n], sizes[:n], calls[:n])
-					tw.mu.Unlock()
-					clear(calls[:n])
-					if err != nil {
-						return nil // the socket was closed
-					}
-					continue
-				}
+	n := len(calls)
+	w, last := single(in.ws[:n]), in.last
+	in.last = w
+	if w >= 0 && w == last {
+		tw := e.txw[w]
+		if tw.mu.TryLock() {
+			if tw.pending.Load() == 0 {
+				err := e.transmit(tw.tx, bufs, sizes, calls)
 				tw.mu.Unlock()
+				return err
 			}
-		}
-		for i := 0; i < n; i++ {
-			w := ws[i]
-			if w < 0 {
-				continue
-			}
-			ch := cur[w]
-			if ch == nil {
-				ch = <-e.txw[w].free
-				ch.n = 0
-				cur[w] = ch
-			}
-			k := ch.n
-			ch.sizes[k] = copy(ch.bufs[k][Headroom:], bufs[i][Headroom:Headroom+sizes[i]])
-			ch.calls[k] = calls[i]
-			ch.n++
-		}
-		clear(calls[:n])
-		for w, ch := range cur {
-			if ch != nil {
-				e.txw[w].pending.Add(1)
-				e.txw[w].in <- ch
-				cur[w] = nil
-			}
+			tw.mu.Unlock()
 		}
 	}
+	for i := range n {
+		w := in.ws[i]
+		if w < 0 {
+			continue
+		}
+		ch := in.cur[w]
+		if ch == nil {
+			ch = <-e.txw[w].free
+			ch.n = 0
+			in.cur[w] = ch
+		}
+		k := ch.n
+		ch.sizes[k] = copy(ch.bufs[k][Headroom:], bufs[i][Headroom:Headroom+sizes[i]])
+		ch.calls[k] = calls[i]
+		ch.n++
+	}
+	for w, ch := range in.cur {
+		if ch != nil {
+			e.txw[w].pending.Add(1)
+			e.txw[w].in <- ch
+			in.cur[w] = nil
+		}
+	}
+	return nil
 }
 
 // txWorkerLoop sends the packets handed to worker w until its input is

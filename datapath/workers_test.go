@@ -148,15 +148,28 @@ func TestWorkers(t *testing.T) {
 	}
 
 	// B to A: UDP from B's host into the TUN device, through its reader
-	// and its two send workers.
+	// and its two send workers. Packets for the two calls take turns in
+	// even bursts (each read goes to the other worker: handed over) and
+	// follow each other in odd ones (mostly sent by the reader itself).
 	conn := hb.ListenPacket(t, "udp4", net.JoinHostPort(gwAddr.String(), "0"))
 	payload := make([]byte, 72) // the index lands at byte 28 of the IP packet
+	send := func(p netip.Addr, i int) {
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		if _, err := conn.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p, 9))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for k := range bursts {
-		for j := range burst {
+		if k%2 == 0 {
+			for j := range burst {
+				for _, p := range peers {
+					send(p, k*burst+j)
+				}
+			}
+		} else {
 			for _, p := range peers {
-				binary.BigEndian.PutUint32(payload, uint32(k*burst+j))
-				if _, err := conn.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p, 9))); err != nil {
-					t.Fatal(err)
+				for j := range burst {
+					send(p, k*burst+j)
 				}
 			}
 		}
