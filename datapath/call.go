@@ -148,7 +148,8 @@ type Call struct {
 	// ndHandler receives the router messages the peer sends (SetNDHandler).
 	ndHandler atomic.Pointer[func(ip []byte)]
 
-	// Receive half: only the GRE reader goroutine touches these.
+	// Receive half: only the receive path touches these (the GRE
+	// reader, or the call's worker under its lock).
 	ro        reorder
 	ackMarked bool   // already in this batch's list of calls owing an ack
 	riddenAt  uint32 // ridden when the last receive batch ended
@@ -319,7 +320,7 @@ func (c *Call) SetIPv6(up bool, peerIID uint64, prefix netip.Prefix) error {
 // SetNDHandler diverts the IPv6 Router Solicitations and Advertisements
 // the peer sends to fn instead of the TUN device: on a PPP link the
 // server answers solicitations itself and the client reads the
-// advertisements itself. fn runs on the engine's receive goroutine; it
+// advertisements itself. fn runs on the call's receive path; it
 // must not block, and copies ip if it keeps it. nil stops diverting.
 func (c *Call) SetNDHandler(fn func(ip []byte)) {
 	if fn == nil {

@@ -11,7 +11,8 @@
 //  2. Per packet: check the IPv4 header if any and the enhanced GRE
 //     header, find the call by our Call ID (the GRE key) and check the
 //     sender is the call's peer. A call's peer has one family, so only
-//     one receive goroutine ever gets past this point for a call.
+//     one receive goroutine ever gets past this point for a call (with
+//     workers, the call's worker, which takes packets from every socket).
 //  3. Apply the acknowledgement to the call's send window (this may release
 //     packets queued while the peer's window was full).
 //  4. Check the sequence number: in order or after a gap (loss) is
@@ -341,7 +342,8 @@ func closed(err error) bool {
 	return errors.Is(err, os.ErrClosed)
 }
 
-// rxBatch is the receive goroutine's working set, allocated once.
+// rxBatch is the working set of a receive goroutine or worker, allocated
+// once.
 type rxBatch struct {
 	bufs    [][]byte
 	sizes   []int
@@ -560,8 +562,8 @@ func (e *Engine) acked(b *rxBatch, c *Call, seq uint32) {
 
 // A forged stateless MPPE packet can claim a coherency count up to 2048
 // ahead, and each count costs a key change (about a microsecond) before
-// its garbage shows: a stream of them would keep the receive goroutine,
-// which every call shares, busy. Once a call has seen one, it looks only
+// its garbage shows: a stream of them would keep the receive goroutine
+// (or worker), which many calls share, busy. Once a call has seen one, it looks only
 // forgedReach counts ahead until forgedQuiet has passed without another;
 // meanwhile a genuine packet after a longer loss waits too, which costs
 // the attacked call, not the others.

@@ -14,8 +14,8 @@ const reorderSlots = 32
 const DefaultReorderTimeout = 50 * time.Millisecond
 
 // reorder restores the order of a call's GRE packets (RFC 2637 4.3 allows
-// the receiver to reorder instead of dropping). It is owned by the engine's
-// receive goroutine.
+// the receiver to reorder instead of dropping). It is owned by whatever runs
+// the call's receive path: one goroutine, or one worker under its lock.
 type reorder struct {
 	next    uint32 // sequence number expected next
 	started bool
