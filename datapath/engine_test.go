@@ -62,6 +62,12 @@ func newPair(t testing.TB, mppeDir ccp.Direction) *pair {
 	}
 	p.ca.SetNetwork(true, tunA, tunB)
 	p.cb.SetNetwork(true, tunB, tunA)
+	// Stop the calls' timers (delayed acks), which would otherwise keep
+	// both engines alive after the test: fuzzing makes a pair per input.
+	t.Cleanup(func() {
+		p.a.RemoveCall(p.ca)
+		p.b.RemoveCall(p.cb)
+	})
 	return p
 }
 
