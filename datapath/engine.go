@@ -345,8 +345,6 @@ func closed(err error) bool {
 // rxBatch is the working set of a receive goroutine or worker, allocated
 // once.
 type rxBatch struct {
-	bufs    [][]byte
-	sizes   []int
 	tunBufs [][]byte
 	tunOut  [][]byte
 	touched []*Call
@@ -357,28 +355,30 @@ type rxBatch struct {
 }
 
 func newRxBatch() *rxBatch {
-	b := &rxBatch{
-		bufs: make([][]byte, batchSize), sizes: make([]int, batchSize),
+	return &rxBatch{
 		// One batch can release a full reorder queue on top of its own
 		// packets.
-		tunBufs: make([][]byte, batchSize+reorderSlots), tunOut: make([][]byte, 0, batchSize+reorderSlots),
+		tunBufs: makeBufs(batchSize+reorderSlots, tunBufSize), tunOut: make([][]byte, 0, batchSize+reorderSlots),
 		touched: make([]*Call, 0, batchSize), ackBufs: make([][gre.MaxHeaderLen]byte, batchSize),
 		ackMsgs: make([]Message, 0, batchSize),
 	}
-	for i := range b.bufs {
-		b.bufs[i] = make([]byte, rxBufSize)
+}
+
+// makeBufs returns n buffers of size bytes each.
+func makeBufs(n, size int) [][]byte {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
 	}
-	for i := range b.tunBufs {
-		b.tunBufs[i] = make([]byte, tunBufSize)
-	}
-	return b
+	return bufs
 }
 
 // receiveLoop reads socket s; each socket has its own loop and batch,
 // and acknowledgements go back through the socket the packets came from.
 func (e *Engine) receiveLoop(s *GRESocket) error {
 	b := newRxBatch()
-	r := s.NewReader(b.bufs)
+	bufs, sizes := makeBufs(batchSize, rxBufSize), make([]int, batchSize)
+	r := s.NewReader(bufs)
 	ackW := s.NewWriter(batchSize)
 	var deadline time.Time
 	for {
@@ -388,7 +388,7 @@ func (e *Engine) receiveLoop(s *GRESocket) error {
 			deadline = d
 			s.file.SetReadDeadline(d)
 		}
-		n, err := r.Read(b.sizes)
+		n, err := r.Read(sizes)
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			if closed(err) {
 				return nil
@@ -400,7 +400,7 @@ func (e *Engine) receiveLoop(s *GRESocket) error {
 		b.now = time.Now()
 		b.tunOut = b.tunOut[:0]
 		for i := 0; i < n; i++ {
-			if b.sizes[i] < 0 {
+			if sizes[i] < 0 {
 				e.Counters.Truncated.Add(1)
 				continue
 			}
@@ -408,7 +408,7 @@ func (e *Engine) receiveLoop(s *GRESocket) error {
 			if s.v6 {
 				src = r.Src(i)
 			}
-			e.receivePacket(b, b.bufs[i][:b.sizes[i]], s.v6, src)
+			e.receivePacket(b, bufs[i][:sizes[i]], s.v6, src)
 		}
 		e.endBatch(b)
 		if err := ackW.Write(b.ackMsgs); err != nil && !closed(err) {
@@ -781,11 +781,7 @@ func (e *Engine) deliver6(b *rxBatch, c *Call, tb []byte, n int) {
 func (e *Engine) sendLoop() error {
 	dev := e.cfg.TUN
 	bs := dev.BatchSize()
-	bufs := make([][]byte, bs)
-	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+rxBufSize)
-	}
-	sizes := make([]int, bs)
+	bufs, sizes := makeBufs(bs, Headroom+rxBufSize), make([]int, bs)
 	calls := make([]*Call, bs)
 	var tx *txState
 	var in *txBatchIn

@@ -51,15 +51,53 @@ type rxChunk struct {
 	n     int
 }
 
-type rxWorker struct {
-	in   chan *rxChunk // buffered for every chunk: sends never block
-	free chan *rxChunk
-	// pending counts chunks handed to the worker and not yet processed;
-	// a reader may process a batch itself only when it is zero, or the
-	// batch would overtake them.
+// lane is what the readers and one worker share: the worker's chunks,
+// free or handed over, and the lock held while the worker's calls are
+// processed, by the worker or by a reader.
+type lane[C any] struct {
+	in   chan *C // buffered for every chunk: sends never block
+	free chan *C
+	// pending counts chunks handed over and not yet processed; a reader
+	// may process a batch itself only when it is zero, or the batch
+	// would overtake them.
 	pending atomic.Int32
+	mu      sync.Mutex
+}
 
-	mu       sync.Mutex // held while the worker's calls are processed
+func (l *lane[C]) init(chunks []*C) {
+	l.in, l.free = make(chan *C, len(chunks)), make(chan *C, len(chunks))
+	for _, c := range chunks {
+		l.free <- c
+	}
+}
+
+// tryIdle locks the lane if no chunk is pending and nobody holds it; the
+// caller then processes its batch in place and unlocks.
+func (l *lane[C]) tryIdle() bool {
+	if !l.mu.TryLock() {
+		return false
+	}
+	if l.pending.Load() != 0 {
+		l.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// take returns a free chunk, waiting while the worker is behind.
+func (l *lane[C]) take() *C { return <-l.free }
+
+// hand gives a filled chunk to the worker.
+func (l *lane[C]) hand(c *C) {
+	l.pending.Add(1)
+	l.in <- c
+}
+
+// processed is the worker's account of a handed chunk, under mu.
+func (l *lane[C]) processed() { l.pending.Add(-1) }
+
+type rxWorker struct {
+	lane[rxChunk]
 	b        *rxBatch
 	ackW     [2]*BatchWriter
 	byFamily [2][]Message
@@ -77,11 +115,7 @@ type txChunk struct {
 }
 
 type txWorker struct {
-	in      chan *txChunk
-	free    chan *txChunk
-	pending atomic.Int32
-
-	mu sync.Mutex
+	lane[txChunk]
 	tx *txState
 }
 
@@ -91,8 +125,7 @@ func (e *Engine) makeWorkers(k int, txBatch int) {
 	e.rxw = make([]*rxWorker, k)
 	e.txw = make([]*txWorker, k)
 	for i := range k {
-		rw := &rxWorker{in: make(chan *rxChunk, chunksPerWorker), free: make(chan *rxChunk, chunksPerWorker),
-			b: newRxBatch(), timer: time.NewTimer(time.Hour)}
+		rw := &rxWorker{b: newRxBatch(), timer: time.NewTimer(time.Hour)}
 		rw.timer.Stop()
 		for f, s := range e.socks {
 			if s != nil {
@@ -100,21 +133,15 @@ func (e *Engine) makeWorkers(k int, txBatch int) {
 			}
 			rw.byFamily[f] = make([]Message, 0, batchSize)
 		}
-		tw := &txWorker{in: make(chan *txChunk, chunksPerWorker), free: make(chan *txChunk, chunksPerWorker),
-			tx: e.newTxState(txBatch)}
-		for range chunksPerWorker {
-			rc := &rxChunk{bufs: make([][]byte, batchSize), sizes: make([]int, batchSize),
+		tw := &txWorker{tx: e.newTxState(txBatch)}
+		rcs, tcs := make([]*rxChunk, chunksPerWorker), make([]*txChunk, chunksPerWorker)
+		for c := range chunksPerWorker {
+			rcs[c] = &rxChunk{bufs: makeBufs(batchSize, rxBufSize), sizes: make([]int, batchSize),
 				srcs: make([]netip.Addr, batchSize), v6: make([]bool, batchSize)}
-			for j := range rc.bufs {
-				rc.bufs[j] = make([]byte, rxBufSize)
-			}
-			rw.free <- rc
-			tc := &txChunk{bufs: make([][]byte, txBatch), sizes: make([]int, txBatch), calls: make([]*Call, txBatch)}
-			for j := range tc.bufs {
-				tc.bufs[j] = make([]byte, Headroom+rxBufSize)
-			}
-			tw.free <- tc
+			tcs[c] = &txChunk{bufs: makeBufs(txBatch, Headroom+rxBufSize), sizes: make([]int, txBatch), calls: make([]*Call, txBatch)}
 		}
+		rw.init(rcs)
+		tw.init(tcs)
 		e.rxw[i], e.txw[i] = rw, tw
 	}
 }
@@ -168,12 +195,8 @@ type rxBatchIn struct {
 }
 
 func (e *Engine) newRxBatchIn() *rxBatchIn {
-	in := &rxBatchIn{bufs: make([][]byte, batchSize), sizes: make([]int, batchSize),
+	return &rxBatchIn{bufs: makeBufs(batchSize, rxBufSize), sizes: make([]int, batchSize),
 		srcs: make([]netip.Addr, batchSize), ws: make([]int, batchSize), cur: make([]*rxChunk, len(e.rxw)), last: -1}
-	for i := range in.bufs {
-		in.bufs[i] = make([]byte, rxBufSize)
-	}
-	return in
 }
 
 // dispatchLoop reads socket s and hands the packets to the receive
@@ -216,14 +239,10 @@ func (e *Engine) dispatch(in *rxBatchIn, n int, v6 bool) {
 	w, last := single(in.ws[:n]), in.last
 	in.last = w
 	if w >= 0 && w == last {
-		rw := e.rxw[w]
-		if rw.mu.TryLock() {
-			if rw.pending.Load() == 0 {
-				e.rxProcess(rw, in.bufs[:n], in.sizes[:n], in.srcs[:n], v6)
-				rw.mu.Unlock()
-				return
-			}
+		if rw := e.rxw[w]; rw.tryIdle() {
+			e.rxProcess(rw, in.bufs[:n], in.sizes[:n], in.srcs[:n], v6)
 			rw.mu.Unlock()
+			return
 		}
 	}
 	for i := 0; i < n; i++ {
@@ -233,7 +252,7 @@ func (e *Engine) dispatch(in *rxBatchIn, n int, v6 bool) {
 		}
 		ch := in.cur[w]
 		if ch == nil {
-			ch = <-e.rxw[w].free
+			ch = e.rxw[w].take()
 			ch.n = 0
 			in.cur[w] = ch
 		}
@@ -244,8 +263,7 @@ func (e *Engine) dispatch(in *rxBatchIn, n int, v6 bool) {
 	}
 	for w, ch := range in.cur {
 		if ch != nil {
-			e.rxw[w].pending.Add(1)
-			e.rxw[w].in <- ch
+			e.rxw[w].hand(ch)
 			in.cur[w] = nil
 		}
 	}
@@ -315,7 +333,7 @@ func (e *Engine) rxWorkerLoop(w *rxWorker) {
 				e.receivePacket(b, ch.bufs[i][:ch.sizes[i]], ch.v6[i], ch.srcs[i])
 			}
 			e.rxFinish(w)
-			w.pending.Add(-1)
+			w.processed()
 			w.mu.Unlock()
 			w.free <- ch // after rxFinish: raw calls were handed slices of it
 		case <-w.timer.C:
@@ -356,14 +374,10 @@ func (e *Engine) dispatchTx(in *txBatchIn, bufs [][]byte, sizes []int, calls []*
 	w, last := single(in.ws[:n]), in.last
 	in.last = w
 	if w >= 0 && w == last {
-		tw := e.txw[w]
-		if tw.mu.TryLock() {
-			if tw.pending.Load() == 0 {
-				err := e.transmit(tw.tx, bufs, sizes, calls)
-				tw.mu.Unlock()
-				return err
-			}
+		if tw := e.txw[w]; tw.tryIdle() {
+			err := e.transmit(tw.tx, bufs, sizes, calls)
 			tw.mu.Unlock()
+			return err
 		}
 	}
 	for i := range n {
@@ -373,7 +387,7 @@ func (e *Engine) dispatchTx(in *txBatchIn, bufs [][]byte, sizes []int, calls []*
 		}
 		ch := in.cur[w]
 		if ch == nil {
-			ch = <-e.txw[w].free
+			ch = e.txw[w].take()
 			ch.n = 0
 			in.cur[w] = ch
 		}
@@ -384,8 +398,7 @@ func (e *Engine) dispatchTx(in *txBatchIn, bufs [][]byte, sizes []int, calls []*
 	}
 	for w, ch := range in.cur {
 		if ch != nil {
-			e.txw[w].pending.Add(1)
-			e.txw[w].in <- ch
+			e.txw[w].hand(ch)
 			in.cur[w] = nil
 		}
 	}
@@ -398,7 +411,7 @@ func (e *Engine) txWorkerLoop(w *txWorker) {
 	for ch := range w.in {
 		w.mu.Lock()
 		e.transmit(w.tx, ch.bufs[:ch.n], ch.sizes[:ch.n], ch.calls[:ch.n])
-		w.pending.Add(-1)
+		w.processed()
 		w.mu.Unlock()
 		clear(ch.calls[:ch.n])
 		w.free <- ch
